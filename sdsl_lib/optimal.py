@@ -1,0 +1,315 @@
+r"""SDSL's pre-training-time predictor: throughput from (N, M, D, D') and the optimal draft size.
+
+Chains the pre-training law (Eq. 7-8), the acceptance plane (Eq. 5) and the optimal-lookahead
+throughput (Eq. 4) into Eq. 9, maximises it over the draft size on a grid (Table 5, Table 7), and
+fits the draft-size laws Eq. 10 (Table 8) and Eq. 11 (Table 9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from ._validate import as_array, check_positive, scalar_or_array
+from .acceptance import alpha_plane
+from .constants import BESIROGLU_2024, TABLE3_PLANE, TABLE7_GRID, AlphaPlane, ChinchillaLaw, Table7Grid
+from .pretraining import perplexity
+from .speculation import _optimum
+
+__all__ = [
+    "predicted_alpha",
+    "predicted_throughput",
+    "optimal_draft_size",
+    "OptimalDraft",
+    "nstar_grid",
+    "fit_nstar_linear",
+    "fit_nstar_full",
+    "NstarFit",
+]
+
+
+def predicted_alpha(n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024):
+    r"""Acceptance rate predicted before training: Eq. 5 evaluated at the perplexities of Eq. 7-8.
+
+    .. math:: \alpha = A\, e^{L(N, D)} + B\, e^{L(M, D')} + C
+
+    The affine plane is clipped to :math:`[0, 1]`, the range of a probability: far outside the
+    perplexities it was fitted on it would otherwise give impossible acceptance rates.
+
+    Examples
+    --------
+    >>> round(predicted_alpha(117313808.6, 12853473280, 180e9, 180e9), 4)
+    0.6479
+    """
+    x = perplexity(n_draft, d_draft, law)
+    y = perplexity(m_target, d_target, law)
+    return scalar_or_array(np.clip(np.asarray(alpha_plane(x, y, plane)), 0.0, 1.0))
+
+
+def predicted_throughput(n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024):
+    r"""Tokens per FLOP at the optimal lookahead, from sizes and data alone (Eq. 9).
+
+    .. math::
+        \mathcal{T} = \frac{-\ln\tilde\alpha}{2N(\tilde\alpha - 1)\,
+        W_{-1}\!\left(-\tilde\alpha^{M/N-1}/e\right)},\qquad
+        \tilde\alpha = A e^{L(N,D)} + B e^{L(M,D')} + C
+
+    Parameters
+    ----------
+    n_draft : array_like
+        Draft parameters :math:`N`, with :math:`0 < N < M`.
+    m_target : array_like
+        Target parameters :math:`M`.
+    d_draft : array_like
+        Draft training tokens :math:`D` (the paper's D is the draft's data).
+    d_target : array_like
+        Target training tokens :math:`D'`.
+    plane : AlphaPlane
+        Acceptance plane; default Table 3.
+    law : ChinchillaLaw
+        Pre-training law; default Besiroglu et al. (2024).
+
+    Returns
+    -------
+    float or ndarray
+        Tokens per FLOP (broadcast over all inputs).
+
+    References
+    ----------
+    SDSL §4.3, Eq. 9.
+
+    Examples
+    --------
+    >>> f"{predicted_throughput(117313808.6, 12853473280, 180e9, 180e9):.4e}"
+    '1.0089e-10'
+    """
+    a = predicted_alpha(n_draft, m_target, d_draft, d_target, plane, law)
+    return scalar_or_array(_optimum(a, n_draft, m_target)[1])
+
+
+@dataclass(frozen=True)
+class OptimalDraft:
+    """The throughput-optimal draft (one Table 5 row, or arrays of them)."""
+
+    n_star: np.ndarray | float
+    throughput: np.ndarray | float  # tokens per FLOP at n_star
+    gamma_star: np.ndarray | float  # optimal continuous lookahead there (Eq. 13)
+    alpha: np.ndarray | float  # predicted acceptance rate there (Eq. 5)
+    gain: np.ndarray | float  # throughput / (1 / 2M): tokens-per-FLOP gain over the target alone
+
+
+def optimal_draft_size(
+    m_target,
+    d_draft,
+    d_target,
+    n_grid=None,
+    plane: AlphaPlane = TABLE3_PLANE,
+    law: ChinchillaLaw = BESIROGLU_2024,
+    refine: bool = True,
+) -> OptimalDraft:
+    r"""The draft size :math:`N^*` that maximises Eq. 9 over a grid (Table 5).
+
+    Parameters
+    ----------
+    m_target, d_draft, d_target : array_like
+        Target size :math:`M`, draft data :math:`D`, target data :math:`D'`; broadcast together.
+    n_grid : array_like, optional
+        Candidate draft sizes; default Table 7's 10,000 log-spaced points in :math:`[10^8, 10^{10}]`.
+        Points with :math:`N \ge M` are skipped (the model does not apply there).
+    plane, law :
+        As in :func:`predicted_throughput`.
+    refine : bool
+        Polish the grid maximum with a golden-section search in :math:`\\log N` between its grid
+        neighbours (default). The paper's Table 5 values are continuous maximisers, not grid points:
+        with refinement they reproduce to about 1e-7 (Qwen1.5-14B rows: 1e-4).
+
+    Returns
+    -------
+    OptimalDraft
+        :math:`N^*`, :math:`\mathcal{T}(N^*)`, :math:`\gamma^*` and :math:`\alpha` there, with the
+        leading shape of the broadcast inputs.
+
+    Notes
+    -----
+    The optimum is flat (within 0.1% over about +-25% of N for OPT-13B), so :math:`N^*` is weakly
+    identified; the grid's resolution (0.046% per step by default) is far finer than that.
+
+    Examples
+    --------
+    >>> opt = optimal_draft_size(12853473280, 180e9, 180e9)   # Table 5: OPT-13B, OPT drafts
+    >>> f"{opt.n_star:.6e}", f"{opt.throughput:.4e}", round(opt.gamma_star, 2)
+    ('1.173138e+08', '1.0089e-10', 8.11)
+    """
+    m = check_positive("m_target", as_array("m_target", m_target))
+    d = check_positive("d_draft", as_array("d_draft", d_draft))
+    dp = check_positive("d_target", as_array("d_target", d_target))
+    grid = TABLE7_GRID.n_grid() if n_grid is None else np.sort(check_positive("n_grid", as_array("n_grid", n_grid)).ravel())
+    if grid.size == 0:
+        raise ValueError("n_grid must hold at least one draft size")
+    m, d, dp = np.broadcast_arrays(m, d, dp)
+    shape = m.shape
+    m, d, dp = m.ravel(), d.ravel(), dp.ravel()
+    if (grid[0] >= m).any():
+        raise ValueError(f"n_grid must contain draft sizes below m_target (smallest grid value {grid[0]:g})")
+    y = perplexity(m, dp, law)  # target perplexity: one per row
+
+    def evaluate(n, rows):
+        """Eq. 9 at draft sizes n (shape rows x k) for the given rows; -inf where N >= M."""
+        mm = m[rows][:, None]
+        alpha = np.clip(plane.A * perplexity(n, d[rows][:, None], law) + plane.B * y[rows][:, None] + plane.C, 0.0, 1.0)
+        ok = n < mm
+        gamma, thr = _optimum(alpha, np.where(ok, n, 0.5 * mm), mm)
+        return np.where(ok, thr, -np.inf), gamma, alpha
+
+    # 1. Grid search. Rows sharing (M, D, D') are evaluated once (the Table 7 mesh has no repeats,
+    #    but Table 5 does), and x(N, D) is shared by every row with the same D.
+    key = np.stack([m, d, dp], axis=1)
+    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    mu_, du_, dpu_ = uniq[:, 0:1], uniq[:, 1:2], uniq[:, 2:3]
+    d_vals, d_idx = np.unique(uniq[:, 1], return_inverse=True)
+    x = perplexity(grid[None, :], d_vals[:, None], law)[d_idx.ravel()]  # (unique rows, grid)
+    alpha = np.clip(plane.A * x + plane.B * perplexity(mu_, dpu_, law) + plane.C, 0.0, 1.0)
+    ok = grid[None, :] < mu_
+    thr = np.where(ok, _optimum(alpha, np.where(ok, grid[None, :], 0.5 * mu_), mu_)[1], -np.inf)
+    best = np.argmax(thr, axis=1)[inverse]
+    # 2. Refinement: the paper's N* are continuous maximisers (they are not points of the grid), so
+    #    finish with a vectorised golden-section search in log N between the grid neighbours.
+    lo = np.log(grid[np.maximum(best - 1, 0)])
+    hi = np.log(np.minimum(grid[np.minimum(best + 1, grid.size - 1)], np.nextafter(m, 0)))
+    rows = np.arange(m.size)
+    if refine and grid.size > 2:
+        invphi = (np.sqrt(5.0) - 1.0) / 2.0
+        for _ in range(60):
+            c1 = hi - invphi * (hi - lo)
+            c2 = lo + invphi * (hi - lo)
+            f = evaluate(np.exp(np.stack([c1, c2], axis=1)), rows)[0]
+            left = f[:, 0] >= f[:, 1]
+            hi = np.where(left, c2, hi)
+            lo = np.where(left, lo, c1)
+        n_star = np.exp(0.5 * (lo + hi))
+        # Keep the grid point if the refinement did not improve on it (a boundary optimum).
+        n_grid_best = grid[best]
+        f_ref = evaluate(n_star[:, None], rows)[0][:, 0]
+        f_grid = evaluate(n_grid_best[:, None], rows)[0][:, 0]
+        n_star = np.where(f_ref >= f_grid, n_star, n_grid_best)
+    else:
+        n_star = grid[best]
+    thr_star, gamma_star, alpha_star = (v[:, 0] for v in evaluate(n_star[:, None], rows))
+    out = OptimalDraft(
+        n_star=n_star.reshape(shape),
+        throughput=thr_star.reshape(shape),
+        gamma_star=gamma_star.reshape(shape),
+        alpha=alpha_star.reshape(shape),
+        gain=(thr_star * 2.0 * m).reshape(shape),
+    )
+    if len(shape) == 0:
+        out = OptimalDraft(*(float(np.asarray(v)) for v in (out.n_star, out.throughput, out.gamma_star, out.alpha, out.gain)))
+    return out
+
+
+def nstar_grid(grid: Table7Grid = TABLE7_GRID, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024) -> pd.DataFrame:
+    r"""The Table 7 mesh: :math:`N^*` for every (M, D, D') as a tidy DataFrame.
+
+    One row per grid point (8 x 6 x 6 = 288 by default) with columns ``m_target, d_draft, d_target,
+    n_star, throughput, gamma_star, alpha, gain, nstar_over_m``. The 10,000-point N grid serves only
+    the inner maximisation (2.88 million evaluations of Eq. 9).
+
+    The default grid takes D and D' up to :math:`10^{14}`, not the printed :math:`10^{13}`: only that
+    range reproduces Tables 8-9 (erratum E4). Pass ``constants.TABLE7_GRID_AS_PRINTED`` for the other.
+
+    Examples
+    --------
+    >>> from sdsl_lib.constants import Table7Grid
+    >>> small = Table7Grid(1e8, 1e10, 500, 13e9, 110e9, 2, 1e12, 1e14, 2)
+    >>> nstar_grid(small).shape
+    (8, 9)
+    """
+    m, d, dp = np.meshgrid(grid.m_grid(), grid.d_grid(), grid.d_grid(), indexing="ij")
+    opt = optimal_draft_size(m.ravel(), d.ravel(), dp.ravel(), n_grid=grid.n_grid(), plane=plane, law=law)
+    return pd.DataFrame(
+        {
+            "m_target": m.ravel(),
+            "d_draft": d.ravel(),
+            "d_target": dp.ravel(),
+            "n_star": opt.n_star,
+            "throughput": opt.throughput,
+            "gamma_star": opt.gamma_star,
+            "alpha": opt.alpha,
+            "gain": opt.gain,
+            "nstar_over_m": opt.n_star / m.ravel(),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class NstarFit:
+    """An OLS fit with HC3 errors, laid out like Tables 8-9."""
+
+    table: pd.DataFrame  # parameter, estimate, std_error, margin_of_error_95, ci95_lower, ci95_upper
+    r2: float
+    r2_adj: float
+    n: int
+
+    def estimate(self, name: str) -> float:
+        return float(self.table.set_index("parameter").loc[name, "estimate"])
+
+
+def _hc3_table(res, names) -> pd.DataFrame:
+    ci = np.asarray(res.conf_int(0.05))
+    return pd.DataFrame(
+        {
+            "parameter": names,
+            "estimate": np.asarray(res.params),
+            "std_error": np.asarray(res.bse),
+            "margin_of_error_95": (ci[:, 1] - ci[:, 0]) / 2.0,
+            "ci95_lower": ci[:, 0],
+            "ci95_upper": ci[:, 1],
+        }
+    )
+
+
+def _check_grid_df(df: pd.DataFrame, columns) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"df is missing columns {missing}; pass the output of nstar_grid()")
+    if len(df) < 5:
+        raise ValueError(f"df needs at least 5 grid optima, got {len(df)}")
+
+
+def fit_nstar_linear(df: pd.DataFrame) -> NstarFit:
+    r"""Pooled OLS :math:`N^* = \mu M + M_0` with HC3 errors (Eq. 11, Table 9).
+
+    Data-size variation is left in the residual. Margins are 95% normal half-widths.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"m_target": [1e10, 2e10, 4e10, 8e10, 1.6e11], "n_star": [1.1e8, 1.4e8, 2.0e8, 3.1e8, 5.5e8]})
+    >>> round(fit_nstar_linear(df).estimate("mu"), 5)
+    0.00292
+    """
+    _check_grid_df(df, ["m_target", "n_star"])
+    design = np.column_stack([df["m_target"].to_numpy(float), np.ones(len(df))])
+    res = sm.OLS(df["n_star"].to_numpy(float), design).fit(cov_type="HC3")
+    return NstarFit(_hc3_table(res, ["mu", "M0"]), float(res.rsquared), float(res.rsquared_adj), len(df))
+
+
+def fit_nstar_full(df: pd.DataFrame) -> NstarFit:
+    r"""OLS :math:`N^*/M = \mu + M_0/M + \gamma\ln D + \gamma'\ln D'` with HC3 errors (Eq. 10, Table 8).
+
+    The logarithms are natural (the base that reproduces Table 8). ``gamma_lnD`` and
+    ``gamma_prime_lnDprime`` are regression coefficients, not lookaheads.
+    """
+    _check_grid_df(df, ["m_target", "d_draft", "d_target", "n_star"])
+    m = df["m_target"].to_numpy(float)
+    design = np.column_stack([np.ones(len(df)), 1.0 / m, np.log(df["d_draft"].to_numpy(float)), np.log(df["d_target"].to_numpy(float))])
+    res = sm.OLS(df["n_star"].to_numpy(float) / m, design).fit(cov_type="HC3")
+    return NstarFit(
+        _hc3_table(res, ["mu", "M0", "gamma_lnD", "gamma_prime_lnDprime"]),
+        float(res.rsquared),
+        float(res.rsquared_adj),
+        len(df),
+    )
