@@ -188,6 +188,8 @@ def fit_alpha_vs_draft_ppl(draft_ppl, alpha, form: str) -> DraftPplFit:
         raise ValueError(f"draft_ppl and alpha must have equal lengths, got {x.size} and {a.size}")
     if x.size < 3:
         raise ValueError(f"fit_alpha_vs_draft_ppl needs at least 3 points, got {x.size}")
+    if np.ptp(a) == 0 or np.ptp(x) == 0:
+        raise ValueError("draft_ppl and alpha must each vary (a constant gives no slope and no R^2)")
     n = x.size
     t = stats.t.ppf(0.975, n - 2)
     if form in ("linear", "log"):

@@ -174,7 +174,7 @@ def _step(model, opt, batch, lr, device, tr) -> float:
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), tr.grad_clip)
     opt.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def train_model(spec: ModelSpec, profile: Profile, train_ids: np.ndarray, val_ids: np.ndarray,

@@ -150,10 +150,12 @@ _SMOKE = Profile(
     vocab_size=512,
 )
 
-# cpu: token budgets chosen from measured training speed on 2 cores (FIELD-NOTES: ~10k tok/s at
-# 1.3M parameters, ~3.3k tok/s at 5.8M): about 25 minutes for the seven models and their branches.
-_CPU_TOKENS_DRAFT = 1_048_576  # 256 steps of 16 x 256: ~0.7 epoch of the 1.5M-token training split
-_CPU_TOKENS_TARGET = 1_048_576
+# cpu: token budgets chosen from training speed measured on 2 (shared) cores: ~24k tok/s at 0.25M
+# parameters, ~12k at 1.1M, ~3.2k at 5.9M, ~1.7k at 11M. 192 steps of 16 x 256 tokens (~0.5 epoch
+# of the 1.5M-token training split) for every model: about 20 minutes for the seven models and their
+# cool-down branches on idle cores.
+_CPU_TOKENS_DRAFT = 786_432
+_CPU_TOKENS_TARGET = 786_432
 _CPU = Profile(
     name="cpu",
     models=(
@@ -165,7 +167,7 @@ _CPU = Profile(
         ModelSpec("t0-256x6", "target", 256, 6, 8, _ff(256), _CPU_TOKENS_TARGET, lr=2e-3),
         ModelSpec("t1-320x8", "target", 320, 8, 8, _ff(320), _CPU_TOKENS_TARGET, lr=1.5e-3),
     ),
-    train=TrainSpec(batch_size=16, seq_len=256, eval_every=32, eval_windows_curve=16,
+    train=TrainSpec(batch_size=16, seq_len=256, eval_every=16, eval_windows_curve=16,
                     eval_windows_final=None, branch_fracs=(0.25, 0.5)),
     measure=MeasureSpec(),
 )

@@ -57,7 +57,7 @@ def _tokens(a: np.ndarray, g: np.ndarray) -> np.ndarray:
     am, gm = a[mid], g[mid]
     out[mid] = -np.expm1((gm + 1.0) * np.log(am)) / (1.0 - am)
     out[one] = g[one] + 1.0
-    out[zero] = 1.0
+    out[zero | (g == 0.0)] = 1.0  # gamma = 0: exactly one (target) token, whatever alpha
     return out
 
 

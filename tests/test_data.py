@@ -1,0 +1,102 @@
+"""The paper as data: schemas, checksums, errata, and internal consistency of the transcriptions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sdsl_lib import paper
+
+SCHEMAS = {
+    "alpha_pairs": ["table", "target", "draft", "draft_family", "draft_ppl", "target_ppl_as_printed", "alpha", "alpha_ci95_halfwidth", "note", "source"],
+    "table3": ["parameter", "estimate", "std_error", "margin_of_error_95", "ci95_lower", "ci95_upper", "source"],
+    "table4": ["target", "form", "p1", "p1_moe95", "p1_ci95_lower", "p1_ci95_upper", "p2", "p2_moe95", "p2_ci95_lower", "p2_ci95_upper", "mse", "r2", "source"],
+    "table5": ["target", "target_params_M", "target_tokens_Dprime", "draft_family", "draft_tokens_D_as_printed", "n_star", "throughput_at_n_star_tokens_per_flop", "note", "source"],
+    "table6": ["draft", "family", "n_star_for_family", "abs_n_minus_nstar_over_M", "ttft_s", "ttft_moe95", "ttot_s_250_tokens", "ttot_moe95", "tpot_s", "tpot_moe95", "source"],
+    "table7": ["parameter", "low_as_printed", "high_as_printed", "points", "spacing", "meaning", "source"],
+    "table8": ["parameter", "estimate", "margin_of_error_95", "ci95_lower", "ci95_upper", "source"],
+    "table9": ["parameter", "estimate", "margin_of_error_95", "ci95_lower", "ci95_upper", "source"],
+    "models": ["model", "family", "role", "n_params", "training_tokens", "n_params_source", "training_tokens_source"],
+    "errata": ["id", "location", "as_printed", "correction", "evidence", "checked_by"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_schema(name):
+    loader = getattr(paper, name)
+    df = loader(corrected=False) if name == "table5" else loader()
+    assert list(df.columns) == SCHEMAS[name]
+    assert len(df) > 0
+    if "source" in df.columns:
+        assert df["source"].str.contains("2603.11053").all()
+
+
+def test_checksums_match():
+    result = paper.verify_checksums()
+    assert len(result) == 10
+    assert all(result.values()), [k for k, v in result.items() if not v]
+
+
+def test_checksum_detects_a_changed_byte(tmp_path):
+    import shutil
+
+    for f in paper.DATA_DIR.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    target = tmp_path / "table9_nstar_linear_fit.csv"
+    target.write_text(target.read_text().replace("0.00271", "0.00272"))
+    result = paper.verify_checksums(tmp_path)
+    assert result["table9_nstar_linear_fit.csv"] is False
+    assert result["table8_nstar_full_fit.csv"] is True
+
+
+def test_alpha_pairs_cover_13_targets_by_10_drafts():
+    df = paper.alpha_pairs()
+    assert len(df) == 130
+    assert df["target"].nunique() == 13 and df["draft"].nunique() == 10
+    assert not df.duplicated(["target", "draft"]).any()
+    assert df["alpha"].between(0.52, 0.79).all()
+    # Transcription check: the quoted CIs are the evaluation-noise half-widths, all small.
+    assert (df["alpha_ci95_halfwidth"] < 0.003).all()
+
+
+def test_qwen25_perplexity_swap_is_recorded():
+    # Erratum E1: Tables 1 and 2 disagree on the perplexities of Qwen2.5-32B and -72B.
+    df = paper.alpha_pairs()
+    ppl = df.groupby(["target", "table"])["target_ppl_as_printed"].first().unstack()
+    swapped = ppl[ppl["table1"] != ppl["table2"]]
+    assert sorted(swapped.index) == ["Qwen2.5-32B", "Qwen2.5-72B"]
+    assert ppl.loc["Qwen2.5-32B", "table1"] == ppl.loc["Qwen2.5-72B", "table2"]
+    assert (df.loc[df["note"].str.startswith("E1"), "target"].isin(swapped.index)).all()
+    assert "E1" in set(paper.errata()["id"])
+
+
+def test_table5_corrected_draft_tokens():
+    t5 = paper.table5()
+    differs = t5["draft_tokens_D"] != t5["draft_tokens_D_as_printed"]
+    assert differs.sum() == 1
+    assert t5.loc[differs, "target"].item() == "LLaMa3-70B"
+
+
+def test_model_sizes_agree_with_table5_and_table6():
+    models = paper.models().set_index("model")
+    t5 = paper.table5()
+    for target, m in t5.groupby("target")["target_params_M"].first().items():
+        assert models.loc[target, "n_params"] == m
+    # Table 6 prints |N - N*| / M for each draft: the draft sizes we list must reproduce it.
+    t6 = paper.table6()
+    m_opt13b = models.loc["OPT-13B", "n_params"]
+    implied = (models.loc[t6["draft"], "n_params"].to_numpy() - t6["n_star_for_family"].to_numpy()) / m_opt13b
+    # Table 6 rounds N* to the nearest million, hence the absolute tolerance of 0.5M / M.
+    assert np.allclose(np.abs(implied), t6["abs_n_minus_nstar_over_M"], rtol=1e-3, atol=0.5e6 / m_opt13b)
+
+
+def test_table6_tpot_is_ttot_over_250():
+    t6 = paper.table6()
+    assert np.allclose(t6["tpot_s"], t6["ttot_s_250_tokens"] / 250, rtol=0.01)
+
+
+def test_errata_ids_unique_and_checks_exist():
+    e = paper.errata()
+    assert e["id"].is_unique
+    assert {"E1", "E2", "E3", "E4", "E5"} <= set(e["id"])
