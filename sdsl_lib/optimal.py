@@ -171,11 +171,20 @@ def optimal_draft_size(
     inverse = inverse.ravel()
     mu_, du_, dpu_ = uniq[:, 0:1], uniq[:, 1:2], uniq[:, 2:3]
     d_vals, d_idx = np.unique(uniq[:, 1], return_inverse=True)
-    x = perplexity(grid[None, :], d_vals[:, None], law)[d_idx.ravel()]  # (unique rows, grid)
-    alpha = np.clip(plane.A * x + plane.B * perplexity(mu_, dpu_, law) + plane.C, 0.0, 1.0)
-    ok = grid[None, :] < mu_
-    thr = np.where(ok, _optimum(alpha, np.where(ok, grid[None, :], 0.5 * mu_), mu_)[1], -np.inf)
-    best = np.argmax(thr, axis=1)[inverse]
+    x_by_d = perplexity(grid[None, :], d_vals[:, None], law)  # (distinct D, grid)
+    y_u = perplexity(mu_, dpu_, law)
+    best_u = np.empty(uniq.shape[0], dtype=int)
+    # Blocks of rows keep the temporaries cache-sized (one 2.88M-point pass is slower, mostly
+    # from allocating and first-touching ~25 MB arrays).
+    block = max(1, 2**17 // grid.size)
+    for lo_row in range(0, uniq.shape[0], block):
+        sl = slice(lo_row, lo_row + block)
+        mb = mu_[sl]
+        alpha = np.clip(plane.A * x_by_d[d_idx.ravel()[sl]] + plane.B * y_u[sl] + plane.C, 0.0, 1.0)
+        ok = grid[None, :] < mb
+        thr = np.where(ok, _optimum(alpha, np.where(ok, grid[None, :], 0.5 * mb), mb)[1], -np.inf)
+        best_u[sl] = np.argmax(thr, axis=1)
+    best = best_u[inverse]
     # 2. Refinement: the paper's N* are continuous maximisers (they are not points of the grid), so
     #    finish with a vectorised golden-section search in log N between the grid neighbours.
     lo = np.log(grid[np.maximum(best - 1, 0)])
