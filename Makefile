@@ -34,6 +34,21 @@ test: $(STAMP) ## Run the whole test suite (laws, data, notebooks, measurement s
 test-fast: $(STAMP) ## Tests without the slow notebook and measurement runs
 	$(PY) -m pytest -q -m "not slow"
 
+figures: $(STAMP) ## Execute every notebook (stale ones only) -> figures/, data/results/, build/
+	$(PY) -m sdsl_lib.notebook_runner
+
+report: $(STAMP) ## Build the HTML report of the executed notebooks (build/report/index.html)
+	$(PY) -m sdsl_lib.notebook_runner --report
+
+measure: $(STAMP) ## Train the model ladder and measure every pair (PROFILE=smoke|cpu|gpu)
+	$(PY) -m sdsl_lib.measure --profile $(PROFILE)
+
+bench: $(STAMP) ## Run the speed benchmarks (they print their figures)
+	$(PY) benchmarks/bench_mesh.py
+	$(PY) benchmarks/bench_planner.py
+	$(PY) benchmarks/bench_decoding_vs_hf.py
+	$(PY) benchmarks/bench_speedup_cpu.py
+
 clean-build: ## Remove executed notebooks and reports (build/)
 	rm -rf build
 

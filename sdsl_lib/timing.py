@@ -110,5 +110,5 @@ def forward_latency(model, prefix: torch.Tensor, max_tokens: int, repeats: int, 
             logits[0, -1, 0].item()
             sync(device)
             out[r, t - 1] = time.perf_counter() - t0
-            cache.crop(L)
+            cache.crop(-t)  # negative: drop the t new positions (transformers 4.x and 5.x)
     return out[warmup:]

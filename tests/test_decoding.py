@@ -293,6 +293,34 @@ def test_one_target_forward_per_iteration_and_no_reencoding(target, drafts):
     assert sum(calls["draft"]) <= prompt.numel() + st.new_tokens
 
 
+def test_draft_cache_stays_in_sync_with_committed_tokens(target, drafts):
+    # Exactness holds for ANY draft, so a draft cache rolled back to the wrong length would not
+    # show in the outputs, only in lost acceptance. Check instead that every draft proposal is
+    # the draft's own next-token distribution given the committed tokens and the earlier drafts,
+    # recomputed without a cache.
+    draft = drafts["near"]
+    seen = []
+    handle = draft.register_forward_hook(lambda m, a, out: seen.append(out.logits[0, -1].clone()))
+    try:
+        prompt = torch.tensor([9, 8, 7])
+        ids, st = speculative_generate(target, draft, prompt, 3, 30)
+    finally:
+        handle.remove()
+    seen = seen[1:]  # drop the prefill call
+    assert len(seen) == st.drafted
+    assert any(0 < n < k for n, k in zip(st.accepted_per_iteration, st.drafted_per_iteration))
+    committed = torch.cat([prompt, ids])
+    call, pos = 0, prompt.numel()
+    for n, k in zip(st.accepted_per_iteration, st.drafted_per_iteration):
+        proposals = [int(seen[call + i].argmax()) for i in range(k)]
+        for i in range(k):
+            context = torch.cat([committed[:pos], torch.tensor(proposals[:i], dtype=torch.long)])
+            with torch.inference_mode():
+                expected = draft(input_ids=context.view(1, -1), use_cache=False).logits[0, -1]
+            torch.testing.assert_close(seen[call + i], expected, atol=1e-4, rtol=1e-4)
+        call, pos = call + k, pos + n + 1
+
+
 # --------------------------------------------------------------------------------------------------
 # 4. Input validation
 # --------------------------------------------------------------------------------------------------
