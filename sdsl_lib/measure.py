@@ -482,14 +482,14 @@ def stage_hf(ctx: Context) -> None:
     from tqdm.auto import tqdm
 
     try:
-        from .hf_assisted import compare_with_hf
+        from .hf_assisted import compare_with_hf, summarise_comparison
     except ImportError as exc:  # the module is written alongside this one
         print(f"[sdsl measure] hf stage skipped: {exc}", file=sys.stderr)
         return
     p, m = ctx.profile, ctx.profile.measure
     prompts = [x.to(ctx.device) for x in ctx.prompts(m.hf_prompts, m.prompt_len)]
     todo = [(d, t, g) for d, t in _hf_pairs(ctx) for g in m.hf_gammas]
-    frames = []
+    frames, summaries = [], []
     for d, t, g in tqdm(todo, desc="hf baseline", disable=not ctx.progress):
         unit = f"{_pair_unit(d, t)}__g{g}"
         fp = p.fingerprint("hf", m.__dict__, ctx.train_record(d)["fingerprint"], ctx.train_record(t)["fingerprint"])
@@ -503,10 +503,15 @@ def stage_hf(ctx: Context) -> None:
             if col not in df.columns:
                 df.insert(0, col, val)
         frames.append(df)
+        summaries.append({"draft": d, "target": t, "gamma": g, **summarise_comparison(df)})
     if frames:
         ctx.write_csv("hf_baseline.csv", pd.concat(frames, ignore_index=True),
                       hf_settings="assistant generation_config: num_assistant_tokens=gamma, "
                                   "num_assistant_tokens_schedule='constant', assistant_confidence_threshold=0")
+        ctx.write_csv("hf_summary.csv", pd.DataFrame(summaries).rename(columns={
+            "ratio_median": "ours_over_hf_speed_ratio_median", "ratio_ci95_lower": "ours_over_hf_speed_ratio_p025",
+            "ratio_ci95_upper": "ours_over_hf_speed_ratio_p975", "acceptance": "ours_accepted_over_drafted"}),
+            interval="2.5 and 97.5 percentiles over prompts of time_hf / time_ours")
 
 
 # -- driver ------------------------------------------------------------------------------------

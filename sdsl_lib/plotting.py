@@ -34,6 +34,7 @@ __all__ = [
     "format_count",
     "count_formatter",
     "count_axis",
+    "plain_log_axis",
     "save",
 ]
 
@@ -153,13 +154,31 @@ def format_count(value: float, _pos=None) -> str:
 count_formatter = FuncFormatter(format_count)
 
 
-def count_axis(ax, axis: str = "x") -> None:
-    """Label an axis holding raw counts with K/M/B/T suffixes (major and minor ticks of a log axis)."""
+def count_axis(ax, axis: str = "x", subs=(1.0,)) -> None:
+    """Label an axis holding raw counts with K/M/B/T suffixes.
+
+    On a log axis, major ticks sit at ``subs`` times the powers of ten (pass ``(1, 2, 5)`` for an axis
+    spanning about one decade, which would otherwise show a single label); minor ticks stay unlabelled.
+    """
+    from matplotlib.ticker import LogLocator
+
     if axis not in ("x", "y"):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
     target = ax.xaxis if axis == "x" else ax.yaxis
+    if (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log":
+        target.set_major_locator(LogLocator(base=10.0, subs=subs))
     target.set_major_formatter(count_formatter)
     target.set_minor_formatter(FuncFormatter(lambda v, p: ""))
+
+
+def plain_log_axis(ax, axis: str = "y") -> None:
+    """Label a log axis with plain numbers (``20``, ``0.05``) instead of powers like 2x10^1."""
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    plain = FuncFormatter(lambda v, _p: f"{v:g}")
+    target.set_major_formatter(plain)
+    target.set_minor_formatter(plain)
 
 
 def save(fig, name: str, outdir, formats=("png", "pdf")) -> list[Path]:
