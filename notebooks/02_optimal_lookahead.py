@@ -141,11 +141,11 @@ display(branches)
 
 z = -np.exp(-np.linspace(1.0, 12.0, 400))  # arguments in [-1/e, 0), denser near the branch point
 fig, ax = plt.subplots(figsize=(4.6, 3.2))
-ax.plot(z, lambertw(z, 0).real, color=plotting.FAMILY_COLOURS["OPT"], label="W₀ (γ < −M/N: infeasible)")
+ax.plot(z, lambertw(z, 0).real, color=plotting.FAMILY_COLOURS["OPT"], label="W₀ (γ ≤ −M/N: infeasible)")
 ax.plot(z, lambertw(z, -1).real, color=plotting.FAMILY_COLOURS["Qwen2.5"], label="W₋₁ (the paper's branch)")
 ax.axhline(-1, color="grey", lw=0.8, ls=":")
 ax.plot([-1 / np.e], [-1], "ko", ms=3)
-ax.annotate("branch point (−1/e, −1)", (-1 / np.e, -1), xytext=(-0.33, -6), fontsize=7, arrowprops={"arrowstyle": "-", "lw": 0.6})
+ax.annotate("branch point (−1/e, −1)", (-1 / np.e, -1), xytext=(-0.30, -3.5), fontsize=7, arrowprops={"arrowstyle": "->", "lw": 0.6, "color": "black"})
 ax.set_xlabel("z = −α^(M/N − 1)/e")
 ax.set_ylabel("W(z)")
 ax.set_ylim(-12, 0.5)

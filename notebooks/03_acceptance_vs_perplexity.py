@@ -46,7 +46,7 @@ RESULTS_DIR = "../data/results"  # where the results JSON goes, relative to note
 # %%
 pairs = paper.alpha_pairs()
 targets = list(dict.fromkeys(pairs["target"]))  # paper order
-nbtools.require_choices("TARGET_PPL_READING", TARGET_PPL_READING, ["as_printed", "table1", "table2"])
+nbtools.require_choices("TARGET_PPL_READING", TARGET_PPL_READING, list(paper.TARGET_PPL_READINGS))
 nbtools.require_choices("FIG3_TARGETS", FIG3_TARGETS, targets)
 nbtools.require_count("PLANE_GRID_POINTS", PLANE_GRID_POINTS, 2)
 nbtools.require_count("FIT_CURVE_POINTS", FIT_CURVE_POINTS, 2)
@@ -54,6 +54,7 @@ figures_dir, results_dir = Path(FIGURES_DIR), Path(RESULTS_DIR)
 plotting.set_style()
 figures = []
 FORMS = ("linear", "log", "power")
+FORM_STYLES = {"linear": "-", "log": "--", "power": ":"}  # line style of each fitted form in Figure 3
 
 # %% [markdown]
 # ## Tables 1-2: α rises as the draft's perplexity falls, within every draft family and for every target
@@ -89,14 +90,6 @@ swap = pairs[pairs.target.isin(["Qwen2.5-32B", "Qwen2.5-72B"])].groupby(["target
 display(swap)
 
 
-def target_ppl(reading: str) -> np.ndarray:
-    """y for each pair: as printed in its own table, or every pair from one table's value."""
-    if reading == "as_printed":
-        return pairs["target_ppl_as_printed"].to_numpy(float)
-    lookup = pairs[pairs.table == reading].groupby("target")["target_ppl_as_printed"].first()
-    return pairs["target"].map(lookup).to_numpy(float)
-
-
 # %% [markdown]
 # ## Table 3: the plane α = A·x + B·y + C reproduces to every printed digit (with Table 2's perplexities)
 #
@@ -108,7 +101,7 @@ def target_ppl(reading: str) -> np.ndarray:
 # %%
 x_draft = pairs["draft_ppl"].to_numpy(float)
 alpha_obs = pairs["alpha"].to_numpy(float)
-fits = {reading: fit_alpha_plane(x_draft, target_ppl(reading), alpha_obs) for reading in ("as_printed", "table1", "table2")}
+fits = {reading: fit_alpha_plane(x_draft, paper.target_ppl(reading, pairs), alpha_obs) for reading in ("as_printed", "table1", "table2")}
 fit = fits[TARGET_PPL_READING]
 t3 = paper.table3().set_index("parameter")
 ours = fit.table.set_index("parameter")
@@ -134,7 +127,7 @@ display(readings)
 
 # %%
 xs = np.linspace(x_draft.min(), x_draft.max(), PLANE_GRID_POINTS)
-y_obs = target_ppl(TARGET_PPL_READING)
+y_obs = paper.target_ppl(TARGET_PPL_READING, pairs)
 ys = np.linspace(y_obs.min(), y_obs.max(), PLANE_GRID_POINTS)
 X, Y = np.meshgrid(xs, ys)
 Z = sd.alpha_plane(X, Y, fit.plane)
@@ -213,19 +206,18 @@ def draw_fits(ax, target, annotate=True):
     for fam in ("OPT", "Qwen1.5", "Qwen2.5"):
         sel = d["draft_family"] == fam
         ax.errorbar(d.loc[sel, "draft_ppl"], d.loc[sel, "alpha"], yerr=d.loc[sel, "alpha_ci95_halfwidth"], fmt="o", ms=3.5, color=plotting.family_colour(fam), label=f"{fam} drafts")
-    styles = {"linear": "-", "log": "--", "power": ":"}
     labels = []
     for form in FORMS:
         f = per_target[(target, form)]
-        ax.plot(xx, f.predict(xx), styles[form], color="black", lw=1.0)
+        ax.plot(xx, f.predict(xx), FORM_STYLES[form], color="black", lw=1.0)
         eq = {"linear": f"{f.p1:.4f}x + {f.p2:.3f}", "log": f"{f.p1:.3f} ln x + {f.p2:.3f}", "power": f"{f.p1:.3f} x^{f.p2:.3f}"}[form]
         labels.append(f"{form}: α = {eq}  (R² {f.r2:.3f})")
     ax.set_title(target, fontsize=9)
     ax.set_xlabel("draft perplexity x")
     ax.set_ylabel("α")
     if annotate:
-        for k, (form, text) in enumerate(zip(FORMS, labels)):
-            ax.plot([], [], styles[form], color="black", lw=1.0, label=text)
+        for form, text in zip(FORMS, labels):
+            ax.plot([], [], FORM_STYLES[form], color="black", lw=1.0, label=text)
         ax.legend(fontsize=6, loc="upper right")
 
 
@@ -238,12 +230,26 @@ for panel, target in zip("ab", FIG3_TARGETS):
 
 ncols = 4
 nrows = int(np.ceil(len(targets) / ncols))
-fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.4 * nrows), sharey=True)
-for ax, target in zip(axes.ravel(), targets):
+fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.4 * nrows), sharex=True, sharey=True)
+for i, (ax, target) in enumerate(zip(axes.ravel(), targets)):
     draw_fits(ax, target, annotate=False)
-    ax.label_outer()
-for ax in axes.ravel()[len(targets):]:
+    if i % ncols:
+        ax.set_ylabel("")
+    # Tick labels and the x label only where no panel sits below (the last row may be short).
+    below = i + ncols < len(targets)
+    ax.xaxis.set_tick_params(labelbottom=not below)
+    if below:
+        ax.set_xlabel("")
+spare = axes.ravel()[len(targets):]
+for ax in spare:
     ax.axis("off")
+handles, labels = axes.ravel()[0].get_legend_handles_labels()
+handles += [plt.Line2D([], [], ls=FORM_STYLES[form], color="black", lw=1.0) for form in FORMS]
+labels += [f"{form} fit (Table 4)" for form in FORMS]
+if len(spare):
+    spare[len(spare) // 2].legend(handles, labels, loc="center", fontsize=8)
+else:
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
 fig.tight_layout()
 figures += [p.name for p in plotting.save(fig, "fig3_all_targets_fits", figures_dir)]
 plt.show()

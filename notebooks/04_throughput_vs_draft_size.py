@@ -94,7 +94,7 @@ y_law = pd.Series(sd.perplexity(tgt["n_params"].to_numpy(float), tgt["training_t
 print(f"targets: y from Eq. 8 spans {y_law.min():.2f}-{y_law.max():.2f}; HellaSwag y spans 9.55-15.58")
 
 # %% [markdown]
-# ## Table 5: every N* reproduces to about 1e-7; 𝒯(N*) to the printed digits except Qwen1.5-14B (E6)
+# ## Table 5: N* reproduces to about 1e-7 and 𝒯(N*) to the printed digits, except the Qwen1.5-14B rows (E6)
 #
 # $$\mathcal{T}(N) = \frac{-\ln\tilde\alpha}{2N(\tilde\alpha - 1)\,W_{-1}\!\left(-\tilde\alpha^{M/N-1}/e\right)},\qquad
 #   \tilde\alpha = A\,x(N, D) + B\,y(M, D') + C \qquad \text{(Eq. 6 and Eq. 9)}$$

@@ -121,7 +121,8 @@ print(f"gamma' 95% CI = [{ci_gp.iloc[0]:.2e}, {ci_gp.iloc[1]:.2e}]: contains 0 -
 #
 # Rows: against M (one curve per D, D′ fixed), against D (one curve per M, D′ fixed), against D′ (one
 # curve per M, D fixed). Left column N*, right column N*/M. The fixed data size is the grid value
-# nearest `FIG5_FIXED_TOKENS` (the paper does not state which it used).
+# nearest `FIG5_FIXED_TOKENS` (the paper does not state which it used). Panel (a) has a linear M axis,
+# so the straight line of Eq. 11 looks straight; the other panels use log axes for M, D and D′.
 
 # %%
 d_values = np.sort(mesh["d_draft"].unique())
@@ -149,7 +150,8 @@ for letter, slug, xcol, curve_col, mask, ycol, xlabel, curve_label in panels:
         ax.plot(mm, line if ycol == "n_star" else line / mm, "k--", lw=0.9, label="Eq. 11 fit")
         if ycol == "nstar_over_m":
             ax.axhline(fit_lin.estimate("mu"), color="grey", ls=":", lw=0.9, label="μ (Eq. 11)")
-    ax.set_xscale("log")
+    if letter != "a":
+        ax.set_xscale("log")
     plotting.count_axis(ax, "x", subs=(1.0, 2.0, 5.0))
     if ycol == "n_star":
         plotting.count_axis(ax, "y")

@@ -123,7 +123,7 @@ for letter, metric in zip("abc", METRICS):
     ax.axvline(0.0, color="black", ls="--", lw=0.9, label="predicted optimum N = N*")
     if LOG_Y:
         ax.set_yscale("log")
-        plotting.plain_log_axis(ax, "y")
+        plotting.plain_log_axis(ax, "y", minor_subs=(2, 5))
     ax.set_xlabel("|N − N*| / M")
     ax.set_ylabel(label)
     ax.set_title(f"({letter}) {TARGET} target", fontsize=8)

@@ -12,7 +12,7 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.optimize import curve_fit, least_squares
 
-from ._validate import as_array, check_positive, check_range, scalar_or_array
+from ._validate import as_array, check_finite, check_positive, check_range, scalar_or_array
 from .constants import TABLE3_PLANE, AlphaPlane
 
 __all__ = [
@@ -36,9 +36,9 @@ def alpha_plane(draft_ppl, target_ppl, coef: AlphaPlane = TABLE3_PLANE):
     Parameters
     ----------
     draft_ppl : array_like
-        Draft perplexity :math:`x \ge 1`.
+        Draft perplexity :math:`1 \le x < \infty`.
     target_ppl : array_like
-        Target perplexity :math:`y \ge 1`.
+        Target perplexity :math:`1 \le y < \infty`.
     coef : AlphaPlane
         Plane coefficients; default SDSL's Table 3 (A = -0.0067, B = 0.012971, C = 0.642084).
 
@@ -57,8 +57,8 @@ def alpha_plane(draft_ppl, target_ppl, coef: AlphaPlane = TABLE3_PLANE):
     >>> round(alpha_plane(29.79318619, 15.58453751), 4)
     0.6446
     """
-    x = check_range("draft_ppl", as_array("draft_ppl", draft_ppl), 1.0, np.inf)
-    y = check_range("target_ppl", as_array("target_ppl", target_ppl), 1.0, np.inf)
+    x = check_range("draft_ppl", as_array("draft_ppl", draft_ppl), 1.0, np.inf, high_open=True)
+    y = check_range("target_ppl", as_array("target_ppl", target_ppl), 1.0, np.inf, high_open=True)
     return scalar_or_array(coef.A * x + coef.B * y + coef.C)
 
 
@@ -79,7 +79,8 @@ def fit_alpha_plane(draft_ppl, target_ppl, alpha) -> PlaneFit:
     Parameters
     ----------
     draft_ppl, target_ppl, alpha : array_like
-        One entry per draft-target pair.
+        One entry per draft-target pair: perplexities in :math:`[1, \infty)`, finite :math:`\alpha`
+        (measured rates lie in [0, 1]; the fit itself does not need it).
 
     Returns
     -------
@@ -95,9 +96,10 @@ def fit_alpha_plane(draft_ppl, target_ppl, alpha) -> PlaneFit:
     >>> round(fit.plane.A, 6), round(fit.plane.B, 6), round(fit.plane.C, 6)
     (-0.01, 0.02, 0.6)
     """
-    x = as_array("draft_ppl", draft_ppl).ravel()
-    y = as_array("target_ppl", target_ppl).ravel()
-    a = as_array("alpha", alpha).ravel()
+    x = check_range("draft_ppl", as_array("draft_ppl", draft_ppl), 1.0, np.inf, high_open=True).ravel()
+    y = check_range("target_ppl", as_array("target_ppl", target_ppl), 1.0, np.inf, high_open=True).ravel()
+    # alpha is a regression response here: finite is enough (synthetic planes may leave [0, 1]).
+    a = check_finite("alpha", as_array("alpha", alpha)).ravel()
     if not (x.size == y.size == a.size):
         raise ValueError(f"draft_ppl, target_ppl and alpha must have equal lengths, got {x.size}, {y.size}, {a.size}")
     if x.size < 4:
@@ -173,6 +175,24 @@ def fit_alpha_vs_draft_ppl(draft_ppl, alpha, form: str) -> DraftPplFit:
     Margins of error are :math:`t_{0.975,\,n-2}\cdot SE`, the MSE is :math:`SSE/n` and
     :math:`R^2 = 1 - SSE/SST`: the conventions that reproduce every row of Table 4.
 
+    Parameters
+    ----------
+    draft_ppl : array_like
+        Draft perplexities :math:`x > 0`, one per draft (at least 3, not all equal).
+    alpha : array_like
+        Acceptance rates :math:`\alpha` (finite) of those drafts against one target.
+    form : {"linear", "log", "power"}
+        Which curve to fit.
+
+    Returns
+    -------
+    DraftPplFit
+        :math:`p_1, p_2` with 95% margins, MSE and :math:`R^2` (one row of Table 4).
+
+    References
+    ----------
+    SDSL §4.2 and Appendix D, Table 4.
+
     Examples
     --------
     >>> x = np.array([12., 15, 18, 22, 26, 30])
@@ -183,7 +203,7 @@ def fit_alpha_vs_draft_ppl(draft_ppl, alpha, form: str) -> DraftPplFit:
     if form not in _FORMS:
         raise ValueError(f"form must be one of {_FORMS}, got {form!r}")
     x = check_positive("draft_ppl", as_array("draft_ppl", draft_ppl)).ravel()
-    a = as_array("alpha", alpha).ravel()
+    a = check_finite("alpha", as_array("alpha", alpha)).ravel()
     if x.size != a.size:
         raise ValueError(f"draft_ppl and alpha must have equal lengths, got {x.size} and {a.size}")
     if x.size < 3:
@@ -251,7 +271,7 @@ def alpha_from_tar(gammas, tar, counts_bonus: bool = True) -> TarFit:
     Parameters
     ----------
     gammas : array_like
-        Lookaheads :math:`\gamma_i \ge 1` (the paper uses nine; which ones is not stated).
+        Lookaheads :math:`1 \le \gamma_i < \infty` (the paper uses nine; which ones is not stated).
     tar : array_like
         Observed rates :math:`b_i`: mean tokens per iteration (``counts_bonus=True``, Eq. 12), or
         mean accepted drafts per iteration (``counts_bonus=False``, App. B.1's :math:`n`).
@@ -275,7 +295,7 @@ def alpha_from_tar(gammas, tar, counts_bonus: bool = True) -> TarFit:
     >>> round(fit.alpha, 3), bool(fit.ci95_lower < 0.7 < fit.ci95_upper)
     (0.7, True)
     """
-    g = check_range("gammas", as_array("gammas", gammas), 1.0, np.inf).ravel()
+    g = check_range("gammas", as_array("gammas", gammas), 1.0, np.inf, high_open=True).ravel()
     b = as_array("tar", tar).ravel()
     if g.size != b.size:
         raise ValueError(f"gammas and tar must have equal lengths, got {g.size} and {b.size}")
@@ -318,12 +338,13 @@ def acceptance_from_probs(p, q):
     ----------
     p, q : array_like
         Next-token distributions of the target and the draft; probabilities along the last axis
-        (same shape, non-negative, each summing to 1 within 1e-4).
+        (the same vocabulary size, non-negative, each summing to 1 within 1e-4). The leading axes
+        broadcast, so one target distribution can be scored against a batch of drafts.
 
     Returns
     -------
     float or ndarray
-        :math:`\beta` for every leading index.
+        :math:`\beta` for every (broadcast) leading index.
 
     References
     ----------
@@ -333,11 +354,19 @@ def acceptance_from_probs(p, q):
     --------
     >>> acceptance_from_probs([0.5, 0.5, 0.0], [0.25, 0.25, 0.5])
     0.5
+    >>> acceptance_from_probs([0.5, 0.5, 0.0], [[0.25, 0.25, 0.5], [0.5, 0.5, 0.0]])
+    array([0.5, 1. ])
     """
     pp = as_array("p", p)
     qq = as_array("q", q)
-    if pp.shape != qq.shape:
-        raise ValueError(f"p and q must have the same shape, got {pp.shape} and {qq.shape}")
+    if pp.ndim == 0 or qq.ndim == 0 or pp.shape[-1] != qq.shape[-1]:
+        raise ValueError(
+            f"p and q must have the same vocabulary size along their last axis, got shapes {pp.shape} and {qq.shape}"
+        )
+    try:
+        np.broadcast_shapes(pp.shape, qq.shape)
+    except ValueError as exc:
+        raise ValueError(f"p and q must broadcast to a common shape, got {pp.shape} and {qq.shape}") from exc
     for name, arr in (("p", pp), ("q", qq)):
         check_range(name, arr, 0.0, 1.0)
         if not np.allclose(arr.sum(axis=-1), 1.0, atol=1e-4):

@@ -67,16 +67,35 @@ def _real(low: float, high: float, low_open: bool, high_open: bool, what: str):
     return parse
 
 
-def _integer(low: int):
+def _integer(low: int, high: int | None = None):
+    """argparse type: an integer in [low, high] (no upper end when ``high`` is None)."""
+    valid = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+
     def parse(text):
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
-        if v < low:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {text!r}") from None
+        if v < low or (high is not None and v > high):
+            raise argparse.ArgumentTypeError(f"must be {valid}, got {text!r}")
         return v
     return parse
+
+
+#: Upper ends that keep one run within memory and seconds: the draws search N* on a 400-point grid
+#: each (20,000 draws: about 5 s, 14 s with --hardware, and 1.3 GB on 2 cores), and the hardware mode enumerates every
+#: integer lookahead up to --gamma-max.
+MAX_DRAWS = 20_000
+MAX_GAMMA = 1024
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show a default only where there is one (not "(default: None)" or "(default: False)")."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -108,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
             "the laws (Eq. 5 with Eq. 7-8). A measured alpha or draft perplexity describes one draft, so it needs "
             "--draft-params. Exit status 2 on bad input."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     # Let "-7e9" or "-70B" reach the type check (which names the valid range) instead of being taken
     # for an unknown option; argparse's own matcher only knows plain negative decimals.
@@ -136,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="your own (draft, target) pairs, a CSV with columns draft_ppl,target_ppl,alpha (>= 4 rows): the "
                         "plane of Eq. 5 is refitted on them and bootstrapped (default: the paper's 130 pairs, Table 3)")
     g = p.add_argument_group("uncertainty")
-    g.add_argument("--draws", type=_integer(1), default=1000, metavar="K",
-                   help="number of draws of the fitted laws (integer >= 1)")
+    g.add_argument("--draws", type=_integer(1, MAX_DRAWS), default=1000, metavar="K",
+                   help=f"number of draws of the fitted laws (integer in [1, {MAX_DRAWS}])")
     g.add_argument("--seed", type=_integer(0), default=0, help="seed of the draws (integer >= 0)")
     g.add_argument("--confidence", type=_real(0, 1, True, True, "a level"), default=0.95,
                    help="level of the percentile intervals, in (0, 1)")
@@ -149,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smallest draft size searched, in parameters")
     g.add_argument("--n-max", type=_count("parameters"), default=None, metavar="N",
                    help="largest draft size searched, in parameters (default M/2; must be < M)")
-    g.add_argument("--gamma-max", type=_integer(1), default=64, metavar="G",
-                   help="largest integer lookahead considered, in draft tokens per iteration (integer >= 1)")
+    g.add_argument("--gamma-max", type=_integer(1, MAX_GAMMA), default=64, metavar="G",
+                   help=f"largest integer lookahead considered, in draft tokens per iteration (integer in [1, {MAX_GAMMA}])")
     g = p.add_argument_group("hardware (tokens per second with a roofline step-time model)")
     g.add_argument("--hardware", choices=PRESET_NAMES, default=None,
                    help="accelerator preset (datasheet numbers, see docs/planner.md); 'custom' needs the four options below")
@@ -335,7 +354,7 @@ def render_table(result: dict) -> str:
             r = hw[name]
             iv = ivs.get(f"{name}_speedup")
             interval = f"[{_fmt('speedup', iv['lower'])}, {_fmt('speedup', iv['upper'])}]" if iv else ""
-            lines.append(f"  {label:<24}{_fmt_count(r['n_draft']):>10}{r['gamma']:>7.0f}{r['alpha']:>8.4f}"
+            lines.append(f"  {label:<24}{_fmt_count(r['n_draft']):>10}{r['gamma']:>7.0f}{_fmt('alpha', r['alpha']):>8}"
                          f"{r['tokens_per_s']:>11.4g}{_fmt('speedup', r['speedup']):>10}    {interval}")
         if hw.get("batch_sweep"):
             lines += ["", f"  batch sweep ({spec['name']}): tokens/s and best lookahead per batch size",
@@ -363,7 +382,10 @@ def _cmd_plan(args, parser) -> int:
     from .planner import plan
 
     _check_combinations(args, parser)
-    hw = _hardware(args, parser)
+    try:
+        hw = _hardware(args, parser)
+    except ValueError as exc:  # e.g. an unreadable data/measured/cpu/cost_calibration.csv for cpu-measured
+        parser.error(f"argument --hardware: {str(exc).splitlines()[0]}")
     try:
         result = plan(
             args.target_params, args.target_tokens, args.draft_tokens,
@@ -391,6 +413,13 @@ def main(argv=None) -> int:
         return args.handler(args, args.subparser)
     except SystemExit as exc:  # argparse and _Parser.error exit; in-process callers get the status
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except BrokenPipeError:
+        # The reader went away (``sdsl plan ... | head``): stop quietly, as Unix tools do. Point
+        # stdout at /dev/null so that the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1  # what Python itself returns on EPIPE (its docs' note on SIGPIPE)
 
 
 if __name__ == "__main__":

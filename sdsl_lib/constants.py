@@ -23,6 +23,7 @@ __all__ = [
     "TABLE8_NSTAR_FULL",
     "TABLE9_NSTAR_LINEAR",
     "TABLE7_GRID",
+    "TABLE7_GRID_AS_PRINTED",
     "PAPER",
 ]
 

@@ -39,7 +39,9 @@ it. ``cpu-measured`` is fitted to ``data/measured/cpu/cost_calibration.csv`` whe
 (:func:`calibrate_from_timings`), else it uses the defaults above, which come from
 ``FIELD-NOTES.md``: fp32 decoding of a 21M-parameter model (84 MB of weights) at 10.5 ms per token
 with a 1-2 ms per-call floor gives about 9 GB/s, and the notes put the CPU ridge point at 5-20
-FLOP/byte (100 GFLOP/s / 10 GB/s = 10).
+FLOP/byte (100 GFLOP/s / 10 GB/s = 10). The committed calibration file (112 timings of the model
+ladder) fits to about 3.5 GB/s, 59 GFLOP/s and 0.76 ms: tiny models stay below the streaming
+bandwidth, so the fitted preset is the one to use for this project's own models.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Usage::
     python -m sdsl_lib.notebook_runner --only 04 05    # just these (stem or its NN prefix)
     python -m sdsl_lib.notebook_runner --force         # rerun even if up to date
     python -m sdsl_lib.notebook_runner --smoke --out /tmp/smoke   # coarse grids, outputs under /tmp/smoke
-    python -m sdsl_lib.notebook_runner --report-only   # rebuild build/report/ from executed notebooks
+    python -m sdsl_lib.notebook_runner --report        # rebuild build/report/ from executed notebooks (= --report-only)
     python -m sdsl_lib.notebook_runner --list          # which notebooks are stale, and why
 
 Notebooks are found by the glob ``notebooks/[0-9][0-9]_*.ipynb`` (so later notebooks join without
@@ -456,7 +456,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-results", type=Path, help="results folder (default data/results/, or OUT/results)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="notebooks run at once (default 2)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    p.add_argument("--report-only", action="store_true", help="only rebuild the HTML report")
+    p.add_argument("--report-only", "--report", dest="report_only", action="store_true", help="only rebuild the HTML report (`make report`)")
     p.add_argument("--list", action="store_true", help="print which notebooks are stale and exit")
     return p
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from ._validate import as_array, check_positive, scalar_or_array
+from ._validate import as_array, check_draft_smaller, check_positive, scalar_or_array
 from .acceptance import alpha_plane
 from .constants import BESIROGLU_2024, TABLE3_PLANE, TABLE7_GRID, AlphaPlane, ChinchillaLaw, Table7Grid
 from .pretraining import perplexity
@@ -44,8 +44,11 @@ def predicted_alpha(n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TA
     >>> round(predicted_alpha(117313808.6, 12853473280, 180e9, 180e9), 4)
     0.6479
     """
-    x = perplexity(n_draft, d_draft, law)
-    y = perplexity(m_target, d_target, law)
+    # Validate under the paper's names here: perplexity() would report them as n_params / n_tokens.
+    n, m, d, dp = (check_positive(k, as_array(k, v)) for k, v in
+                   (("n_draft", n_draft), ("m_target", m_target), ("d_draft", d_draft), ("d_target", d_target)))
+    x = perplexity(n, d, law)
+    y = perplexity(m, dp, law)
     return scalar_or_array(np.clip(np.asarray(alpha_plane(x, y, plane)), 0.0, 1.0))
 
 
@@ -86,8 +89,11 @@ def predicted_throughput(n_draft, m_target, d_draft, d_target, plane: AlphaPlane
     >>> f"{predicted_throughput(117313808.6, 12853473280, 180e9, 180e9):.4e}"
     '1.0089e-10'
     """
-    a = predicted_alpha(n_draft, m_target, d_draft, d_target, plane, law)
-    return scalar_or_array(_optimum(a, n_draft, m_target)[1])
+    n = check_positive("n_draft", as_array("n_draft", n_draft))
+    m = check_positive("m_target", as_array("m_target", m_target))
+    check_draft_smaller(n, m)
+    a = predicted_alpha(n, m, d_draft, d_target, plane, law)
+    return scalar_or_array(_optimum(a, n, m)[1])
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ def optimal_draft_size(
     plane, law :
         As in :func:`predicted_throughput`.
     refine : bool
-        Polish the grid maximum with a golden-section search in :math:`\\log N` between its grid
+        Polish the grid maximum with a golden-section search in :math:`\log N` between its grid
         neighbours (default). The paper's Table 5 values are continuous maximisers, not grid points:
         with refinement they reproduce to about 1e-7 (Qwen1.5-14B rows: 1e-4).
 
@@ -267,18 +273,28 @@ class NstarFit:
         return float(self.table.set_index("parameter").loc[name, "estimate"])
 
 
-def _hc3_table(res, names) -> pd.DataFrame:
-    ci = np.asarray(res.conf_int(0.05))
-    return pd.DataFrame(
+def _ols_hc3(y: np.ndarray, design: np.ndarray, names) -> tuple[pd.DataFrame, object]:
+    """OLS with HC3 errors, laid out like Tables 8-9.
+
+    The columns are scaled to unit norm before fitting and the results scaled back (OLS estimates,
+    HC3 errors and intervals are all equivariant under column scaling). Unscaled, the design of
+    Eq. 10 (columns 1, 1/M, ln D, ln D' with M ~ 1e10) has condition number ~1e12 and the solver
+    loses about four digits of every estimate.
+    """
+    scale = np.linalg.norm(design, axis=0)
+    res = sm.OLS(y, design / scale).fit(cov_type="HC3")
+    ci = np.asarray(res.conf_int(0.05)) / scale[:, None]
+    table = pd.DataFrame(
         {
             "parameter": names,
-            "estimate": np.asarray(res.params),
-            "std_error": np.asarray(res.bse),
+            "estimate": np.asarray(res.params) / scale,
+            "std_error": np.asarray(res.bse) / scale,
             "margin_of_error_95": (ci[:, 1] - ci[:, 0]) / 2.0,
             "ci95_lower": ci[:, 0],
             "ci95_upper": ci[:, 1],
         }
     )
+    return table, res
 
 
 def _check_grid_df(df: pd.DataFrame, columns) -> None:
@@ -287,12 +303,30 @@ def _check_grid_df(df: pd.DataFrame, columns) -> None:
         raise ValueError(f"df is missing columns {missing}; pass the output of nstar_grid()")
     if len(df) < 5:
         raise ValueError(f"df needs at least 5 grid optima, got {len(df)}")
+    for c in columns:
+        check_positive(f"df[{c!r}]", as_array(f"df[{c!r}]", df[c]))
 
 
 def fit_nstar_linear(df: pd.DataFrame) -> NstarFit:
     r"""Pooled OLS :math:`N^* = \mu M + M_0` with HC3 errors (Eq. 11, Table 9).
 
-    Data-size variation is left in the residual. Margins are 95% normal half-widths.
+    Data-size variation is left in the residual. Margins are 95% normal half-widths of the HC3
+    intervals (statsmodels ``cov_type="HC3"``).
+
+    Parameters
+    ----------
+    df : DataFrame
+        Grid optima with columns ``m_target, n_star`` (the output of :func:`nstar_grid`); at least
+        5 rows.
+
+    Returns
+    -------
+    NstarFit
+        Estimates, HC3 standard errors, margins and CIs of ``mu, M0``, with :math:`R^2`.
+
+    References
+    ----------
+    SDSL §4.3, Eq. 11 and Table 9.
 
     Examples
     --------
@@ -302,23 +336,44 @@ def fit_nstar_linear(df: pd.DataFrame) -> NstarFit:
     """
     _check_grid_df(df, ["m_target", "n_star"])
     design = np.column_stack([df["m_target"].to_numpy(float), np.ones(len(df))])
-    res = sm.OLS(df["n_star"].to_numpy(float), design).fit(cov_type="HC3")
-    return NstarFit(_hc3_table(res, ["mu", "M0"]), float(res.rsquared), float(res.rsquared_adj), len(df))
+    table, res = _ols_hc3(df["n_star"].to_numpy(float), design, ["mu", "M0"])
+    return NstarFit(table, float(res.rsquared), float(res.rsquared_adj), len(df))
 
 
 def fit_nstar_full(df: pd.DataFrame) -> NstarFit:
     r"""OLS :math:`N^*/M = \mu + M_0/M + \gamma\ln D + \gamma'\ln D'` with HC3 errors (Eq. 10, Table 8).
 
     The logarithms are natural (the base that reproduces Table 8). ``gamma_lnD`` and
-    ``gamma_prime_lnDprime`` are regression coefficients, not lookaheads.
+    ``gamma_prime_lnDprime`` are regression coefficients, not lookaheads. Margins are 95% normal
+    half-widths of the HC3 intervals.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Grid optima with columns ``m_target, d_draft, d_target, n_star`` (the output of
+        :func:`nstar_grid`); at least 5 rows.
+
+    Returns
+    -------
+    NstarFit
+        Estimates, HC3 standard errors, margins and CIs of ``mu, M0, gamma_lnD,
+        gamma_prime_lnDprime``, with :math:`R^2`.
+
+    References
+    ----------
+    SDSL §4.3, Eq. 10 and Table 8.
+
+    Examples
+    --------
+    >>> m, d, dp = (np.array(v) for v in np.meshgrid([1e10, 3e10, 1e11], [1e12, 1e13], [1e12, 1e13]))
+    >>> df = pd.DataFrame({"m_target": m.ravel(), "d_draft": d.ravel(), "d_target": dp.ravel()})
+    >>> df["n_star"] = df.m_target * (3e-3 - 5e-5 * np.log(df.d_draft)) + 7e7
+    >>> fit = fit_nstar_full(df)
+    >>> f"{fit.estimate('mu'):.2e} {fit.estimate('M0'):.2e} {fit.estimate('gamma_lnD'):.2e}"
+    '3.00e-03 7.00e+07 -5.00e-05'
     """
     _check_grid_df(df, ["m_target", "d_draft", "d_target", "n_star"])
     m = df["m_target"].to_numpy(float)
     design = np.column_stack([np.ones(len(df)), 1.0 / m, np.log(df["d_draft"].to_numpy(float)), np.log(df["d_target"].to_numpy(float))])
-    res = sm.OLS(df["n_star"].to_numpy(float) / m, design).fit(cov_type="HC3")
-    return NstarFit(
-        _hc3_table(res, ["mu", "M0", "gamma_lnD", "gamma_prime_lnDprime"]),
-        float(res.rsquared),
-        float(res.rsquared_adj),
-        len(df),
-    )
+    table, res = _ols_hc3(df["n_star"].to_numpy(float) / m, design, ["mu", "M0", "gamma_lnD", "gamma_prime_lnDprime"])
+    return NstarFit(table, float(res.rsquared), float(res.rsquared_adj), len(df))

@@ -121,11 +121,44 @@ def verify_checksums(data_dir: Path | None = None) -> dict[str, bool]:
     return result
 
 
-def plane_inputs(which: str = "as_printed") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(draft_ppl, target_ppl, alpha) of the 130 pairs, ready for ``fit_alpha_plane``."""
+#: Readings of erratum E1 (Tables 1 and 2 swap the Qwen2.5-32B/72B target perplexities):
+#: ``"table2"`` gives every pair Table 2's value (the only reading that reproduces all 17 printed
+#: cells of Table 3, so the authors fitted Eq. 5 with it), ``"table1"`` Table 1's, ``"as_printed"``
+#: each pair its own table's.
+TARGET_PPL_READINGS = ("table2", "table1", "as_printed")
+
+
+def target_ppl(reading: str = "table2", pairs: pd.DataFrame | None = None) -> np.ndarray:
+    """Target perplexity y of each of the 130 pairs under one reading of erratum E1.
+
+    Parameters
+    ----------
+    reading : {"table2", "table1", "as_printed"}
+        See :data:`TARGET_PPL_READINGS`; ``"table2"`` (default) reproduces Table 3 to every digit.
+    pairs : DataFrame, optional
+        The frame of :func:`alpha_pairs` (re-read when omitted); the result follows its rows.
+
+    Examples
+    --------
+    >>> y = target_ppl("table2")
+    >>> df = alpha_pairs()
+    >>> float(y[(df.target == "Qwen2.5-32B").to_numpy()].std())   # one value per target
+    0.0
+    """
+    if reading not in TARGET_PPL_READINGS:
+        raise ValueError(f"reading must be one of {TARGET_PPL_READINGS}, got {reading!r}")
+    df = alpha_pairs() if pairs is None else pairs
+    if reading == "as_printed":
+        return df["target_ppl_as_printed"].to_numpy(float)
+    lookup = df[df["table"] == reading].groupby("target")["target_ppl_as_printed"].first()
+    return df["target"].map(lookup).to_numpy(float)
+
+
+def plane_inputs(reading: str = "table2") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(draft_ppl, target_ppl, alpha) of the 130 pairs, ready for ``fit_alpha_plane``.
+
+    ``reading`` chooses the target perplexities of the two swapped Qwen2.5 targets (erratum E1,
+    :func:`target_ppl`); the default reproduces Table 3.
+    """
     df = alpha_pairs()
-    return (
-        df["draft_ppl"].to_numpy(float),
-        df["target_ppl_as_printed"].to_numpy(float),
-        df["alpha"].to_numpy(float),
-    )
+    return df["draft_ppl"].to_numpy(float), target_ppl(reading, df), df["alpha"].to_numpy(float)

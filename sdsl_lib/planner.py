@@ -30,6 +30,7 @@ the published constants (they do not depend on the seed).
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ __all__ = [
     "Plan",
     "HardwarePlan",
     "load_pairs",
+    "check_pairs",
     "paper_pairs",
     "bootstrap_planes",
     "sample_laws",
@@ -91,47 +93,99 @@ _LATENCY_GRID_POINTS = 2_000  # N grid of the tokens-per-second search (0.5% ste
 # Inputs: the pairs of the acceptance plane
 # --------------------------------------------------------------------------------------------
 def paper_pairs() -> pd.DataFrame:
-    """The 130 pairs of Tables 1-2 as ``draft_ppl, target_ppl, alpha`` (target perplexity as printed)."""
-    df = paper.alpha_pairs()
-    return pd.DataFrame(
-        {"draft_ppl": df["draft_ppl"].astype(float), "target_ppl": df["target_ppl_as_printed"].astype(float),
-         "alpha": df["alpha"].astype(float)}
-    )
+    """The 130 pairs of Tables 1-2 as ``draft_ppl, target_ppl, alpha``.
+
+    Target perplexities follow Table 2 for every pair (erratum E1), the reading that reproduces the
+    printed Table 3 plane, so the bootstrap is centred on the paper's own fit.
+    """
+    x, y, a = paper.plane_inputs("table2")
+    return pd.DataFrame({"draft_ppl": x, "target_ppl": y, "alpha": a})
+
+
+_PAIR_COLUMNS = ("draft_ppl", "target_ppl", "alpha")
 
 
 def load_pairs(path: str | Path) -> pd.DataFrame:
     """Read a user's (draft, target) pairs: a CSV with columns ``draft_ppl, target_ppl, alpha``.
 
-    Raises ``ValueError`` starting with ``pairs`` on any problem: missing file, unreadable CSV,
-    missing columns, empty or non-numeric values, perplexities below 1, alpha outside [0, 1], or
-    fewer than 4 pairs (the plane has 3 coefficients).
+    Other columns (a ``source``, model names) are ignored. Raises ``ValueError`` starting with
+    ``pairs file`` on any problem, naming the line where there is one: a missing or unreadable
+    file, a row with more or fewer fields than the header, missing or repeated columns, empty or
+    non-numeric values, perplexities below 1, alpha outside [0, 1], fewer than 4 pairs, or pairs
+    that cannot pin the plane's 3 coefficients (see :func:`check_pairs`).
+
+    Examples
+    --------
+    >>> import io, tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+    ...     _ = f.write("draft_ppl,target_ppl,alpha\\n12,10,.7\\n14,10,.6\\n12,12,.75\\n16,11,.6\\n")
+    >>> len(load_pairs(f.name)); os.unlink(f.name)
+    4
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"pairs file {str(path)!r} does not exist")
+        raise ValueError(f"pairs file {str(path)!r} does not exist (or is not a file)")
     try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"pairs file {str(path)!r} is not a readable CSV ({str(exc).splitlines()[0]})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    need = ["draft_ppl", "target_ppl", "alpha"]
-    missing = [c for c in need if c not in df.columns]
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, strict=True)
+            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"pairs file {str(path)!r} is not a readable UTF-8 CSV ({str(exc).splitlines()[0]})") from None
+    if not rows:
+        raise ValueError(f"pairs file {str(path)!r} is empty; it needs a header draft_ppl,target_ppl,alpha and >= 4 rows")
+    header = [cell.strip() for cell in rows[0][1]]
+    missing = [c for c in _PAIR_COLUMNS if c not in header]
     if missing:
         raise ValueError(f"pairs file must have columns draft_ppl,target_ppl,alpha; missing {','.join(missing)}")
-    out = df[need].apply(pd.to_numeric, errors="coerce")
-    for col in need:
-        bad = out[col].isna() | ~np.isfinite(out[col].to_numpy(float, na_value=np.nan))
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # +1 for the header, +1 for 1-based lines
-            raise ValueError(f"pairs file column {col} must be numeric and finite; line {row} holds {df[col].iloc[row - 2]!r}")
+    repeated = [c for c in _PAIR_COLUMNS if header.count(c) > 1]
+    if repeated:
+        raise ValueError(f"pairs file header repeats column {repeated[0]}")
+    where = {c: header.index(c) for c in _PAIR_COLUMNS}
+    values = {c: [] for c in _PAIR_COLUMNS}
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise ValueError(f"pairs file line {line} has {len(row)} fields, the header has {len(header)}")
+        for col, i in where.items():
+            text = row[i].strip()
+            try:
+                v = float(text)
+            except ValueError:
+                v = math.nan
+            if not math.isfinite(v):
+                shown = "an empty value" if not text else repr(text)
+                raise ValueError(f"pairs file column {col} must be numeric and finite; line {line} holds {shown}")
+            values[col].append(v)
+    return check_pairs(pd.DataFrame(values, columns=list(_PAIR_COLUMNS), dtype=float))
+
+
+def check_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Check (draft_ppl, target_ppl, alpha) pairs for the plane of Eq. 5; return them as floats.
+
+    Perplexities must be >= 1, alpha in [0, 1], at least 4 pairs, and the design
+    :math:`[x, y, 1]` must have rank 3: pairs whose draft and target perplexities are constant or
+    move in lockstep (y = x + c) cannot separate A, B and C. Raises ``ValueError`` starting with
+    ``pairs file``.
+    """
+    missing = [c for c in _PAIR_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise ValueError(f"pairs file must have columns draft_ppl,target_ppl,alpha; missing {','.join(missing)}")
+    out = pairs[list(_PAIR_COLUMNS)].apply(pd.to_numeric, errors="coerce").astype(float).reset_index(drop=True)
+    if not np.isfinite(out.to_numpy()).all():
+        raise ValueError("pairs file values must be numeric and finite")
     for col in ("draft_ppl", "target_ppl"):
         if (out[col] < 1.0).any():
             raise ValueError(f"pairs file column {col} must be >= 1 (a perplexity), got {out[col].min():g}")
     if ((out["alpha"] < 0.0) | (out["alpha"] > 1.0)).any():
-        raise ValueError("pairs file column alpha must lie in [0, 1]")
+        bad = out.loc[(out["alpha"] < 0.0) | (out["alpha"] > 1.0), "alpha"].iloc[0]
+        raise ValueError(f"pairs file column alpha must lie in [0, 1], got {bad:g}")
     if len(out) < 4:
         raise ValueError(f"pairs file needs at least 4 pairs to fit the 3-coefficient plane, got {len(out)}")
-    return out.astype(float).reset_index(drop=True)
+    x, y = out["draft_ppl"].to_numpy(), out["target_ppl"].to_numpy()
+    design = np.column_stack([x - x.mean(), y - y.mean(), np.ones_like(x)])  # centred: rank is scale-free
+    if np.linalg.matrix_rank(design / np.maximum(np.abs(design).max(axis=0), 1e-300)) < 3:
+        raise ValueError("pairs file cannot fit the plane alpha = A x + B y + C: draft_ppl and target_ppl must "
+                         "each vary, and not in lockstep (y = x + c)")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,7 +452,7 @@ def _latency_optimum(alpha, n_k, m, hw, batch, gamma_max):
         # With gamma = 0 no draft runs: tokens/s do not depend on N, so report no draft size.
         out["n_draft"][sl] = np.where(g == 0, np.nan, np.asarray(n_k)[k])
         out["gamma"][sl] = gammas[g]
-        out["alpha"][sl] = alpha[sl][np.arange(k.size), k]
+        out["alpha"][sl] = np.where(g == 0, np.nan, alpha[sl][np.arange(k.size), k])
         out["tokens_per_s"][sl] = tps[np.arange(k.size), k, g]
     return out
 
@@ -488,7 +542,7 @@ def _hardware_plan(point_model, draw_model, n_point, n_draws, draft_given, m, hw
         )
     if latency_optimal["gamma"] == 0:
         notes.append(f"at batch {batch} no draft and lookahead beats the target alone on {hw.name}: speculation does not pay")
-    if not draft_given and not grid[0] < latency_optimal["n_draft"] < grid[-1]:
+    if not draft_given and latency_optimal["gamma"] > 0 and not grid[0] < latency_optimal["n_draft"] < grid[-1]:
         notes.append("the latency-optimal draft lies at an end of the search range; widen it (n_min/n_max)")
     return HardwarePlan(hw, int(batch), base, flop_optimal, latency_optimal, intervals, sweep_df, stops, tuple(notes))
 
@@ -542,6 +596,18 @@ def _finite(obj):
     if isinstance(obj, (float, np.floating)):
         return float(obj) if math.isfinite(obj) else None
     return obj
+
+
+def _percentiles(v: np.ndarray, q) -> np.ndarray:
+    """Percentiles of draws that may hold inf (gamma* when alpha = 1 in a draw).
+
+    Linear interpolation next to an inf draw gives NaN (numpy computes a + (b - a) t), so draws with
+    non-finite values use the step-function (inverted-CDF) percentile: inf sorts to the top and an
+    end point is inf exactly when that share of the draws is.
+    """
+    if np.isfinite(v).all():
+        return np.quantile(v, q)
+    return np.quantile(v, q, method="inverted_cdf")
 
 
 def _check_positive(name: str, value, unit: str):
@@ -679,7 +745,7 @@ def plan(
         pair_df, pair_source = paper_pairs(), "the paper's 130 pairs (Tables 1-2)"
         point_plane = plane if plane is not None else TABLE3_PLANE
     else:
-        pair_df = load_pairs(pairs) if not isinstance(pairs, pd.DataFrame) else pairs
+        pair_df = load_pairs(pairs) if not isinstance(pairs, pd.DataFrame) else check_pairs(pairs)
         pair_source = f"{len(pair_df)} user pairs" + ("" if isinstance(pairs, pd.DataFrame) else f" from {pairs}")
         point_plane = plane if plane is not None else fit_alpha_plane(
             pair_df["draft_ppl"], pair_df["target_ppl"], pair_df["alpha"]).plane
@@ -758,8 +824,7 @@ def plan(
             v = draw_df[k].to_numpy()
             if np.isnan(v).all():
                 continue
-            # inf gamma* (alpha = 1 in a draw) sorts to the top, which is what a percentile should do.
-            lo_v, hi_v = np.quantile(v, q)
+            lo_v, hi_v = _percentiles(v, q)
             lower[k], upper[k] = float(lo_v), float(hi_v)
 
     est = pd.DataFrame(
@@ -798,9 +863,14 @@ def plan(
         if not lo_x <= x0 <= hi_x or not lo_y <= y0 <= hi_y:
             notes.append(
                 f"extrapolation: the plane was fitted on draft perplexities {lo_x:.1f}-{hi_x:.1f} and target perplexities "
-                f"{lo_y:.1f}-{hi_y:.1f}; this plan uses x = {x0:.2f}, y = {y0:.2f}"
+                f"{lo_y:.1f}-{hi_y:.1f}; this plan uses x = {x0:.4g}, y = {y0:.4g}"
                 + (" (Eq. 7-8 give perplexities on the pre-training law's data, not on the plane's evaluation set: SDSL does the same)" if uses_law else "")
             )
+    if uses_plane:
+        raw = float(plane_vec[0, 0] * est.loc["draft_ppl", "point"] + plane_vec[0, 1] * est.loc["target_ppl", "point"] + plane_vec[0, 2])
+        if not 0.0 <= raw <= 1.0:
+            notes.append(f"the plane predicts alpha = {raw:.4g} here, outside [0, 1]; it is clipped to {min(max(raw, 0.0), 1.0):g}, "
+                         "so the estimates are not meaningful (check the token counts or give measured inputs)")
     if n_given is None and (n_point[0] >= 0.999 * n_max_v or n_point[0] <= 1.001 * n_min_v):
         notes.append("N* lies at an end of the search range; widen it (n_min/n_max)")
     if point["gamma_star"][0] == 0:

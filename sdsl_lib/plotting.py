@@ -171,14 +171,33 @@ def count_axis(ax, axis: str = "x", subs=(1.0,)) -> None:
     target.set_minor_formatter(FuncFormatter(lambda v, p: ""))
 
 
-def plain_log_axis(ax, axis: str = "y") -> None:
-    """Label a log axis with plain numbers (``20``, ``0.05``) instead of powers like 2x10^1."""
+def plain_log_axis(ax, axis: str = "y", minor_subs=None) -> None:
+    """Label a log axis with plain numbers (``20``, ``0.05``) instead of powers like 2x10^1.
+
+    Every minor tick is labelled by default; ``minor_subs`` (e.g. ``(2, 5)``) labels only the minor
+    ticks at those multiples of a power of ten, which keeps an axis spanning two decades legible. An
+    axis spanning less than a decade keeps every minor label (it would otherwise show one or two).
+    """
     if axis not in ("x", "y"):
         raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
     target = ax.xaxis if axis == "x" else ax.yaxis
     plain = FuncFormatter(lambda v, _p: f"{v:g}")
     target.set_major_formatter(plain)
-    target.set_minor_formatter(plain)
+    if minor_subs is None:
+        target.set_minor_formatter(plain)
+        return
+    subs = np.asarray(minor_subs, dtype=float)
+
+    def minor(v, _p):
+        low, high = sorted(target.get_view_interval())
+        if v <= 0:
+            return ""
+        if low > 0 and high / low < 10.0:
+            return f"{v:g}"
+        mantissa = v / 10.0 ** np.floor(np.log10(v) + 1e-12)
+        return f"{v:g}" if np.any(np.isclose(mantissa, subs, rtol=1e-6)) else ""
+
+    target.set_minor_formatter(FuncFormatter(minor))
 
 
 def save(fig, name: str, outdir, formats=("png", "pdf")) -> list[Path]:

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from ._validate import as_array, check_positive, scalar_or_array
+from ._validate import as_array, check_finite, check_positive, scalar_or_array
 from .constants import BESIROGLU_2024, ChinchillaLaw
 
 __all__ = ["loss", "perplexity", "fit_chinchilla", "ChinchillaFit"]
@@ -192,10 +192,10 @@ def fit_chinchilla(
         )
     if n.size < 5:
         raise ValueError(f"fit_chinchilla needs at least 5 observations (5 parameters), got {n.size}")
-    if huber_delta <= 0:
-        raise ValueError(f"huber_delta must be > 0, got {huber_delta}")
-    if bootstrap < 0:
-        raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
+    if not (np.isfinite(huber_delta) and huber_delta > 0):
+        raise ValueError(f"huber_delta must be a finite number > 0, got {huber_delta}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise ValueError(f"bootstrap must be an integer >= 0, got {bootstrap!r}")
     grid = grid or {
         "a": [0.0, 5.0, 10.0],
         "b": [0.0, 5.0, 10.0],
@@ -203,7 +203,12 @@ def fit_chinchilla(
         "nu": [0.1, 0.4, 1.0],
         "delta": [0.1, 0.4, 1.0],
     }
-    starts = [np.array(p, dtype=float) for p in itertools.product(*(grid[k] for k in ("a", "b", "e", "nu", "delta")))]
+    keys = ("a", "b", "e", "nu", "delta")
+    if set(grid) != set(keys) or any(len(np.atleast_1d(grid[k])) == 0 for k in keys):
+        raise ValueError(f"grid must give a non-empty list of initial values for exactly the keys {keys}, got {sorted(grid)}")
+    for k in keys:
+        check_finite(f"grid[{k!r}]", as_array(f"grid[{k!r}]", grid[k]))
+    starts = [np.array(p, dtype=float) for p in itertools.product(*(np.atleast_1d(grid[k]) for k in keys))]
     log_n, log_d, log_l = np.log(n), np.log(d), np.log(l)
     best = _fit_once(log_n, log_d, log_l, huber_delta, starts)
 

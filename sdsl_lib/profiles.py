@@ -6,8 +6,9 @@ One code path, three sizes (house style: smoke settings run the same code on coa
     three tiny models and a few dozen steps: the whole chain in well under a minute, for tests.
 ``cpu``
     the default, sized for 2 shared CPU cores: 5 drafts and 2 targets spanning more than 30x in
-    parameters (both counting and not counting embeddings), trained on about 0.6 to 1 epoch of the
-    training split. Budget: ladder training about 25 minutes, all measurements about 20 minutes.
+    parameters (both counting and not counting embeddings), each trained for 800 steps of 8 x 256
+    tokens (about 1.1 epochs of the training split). Budget: ladder training about 45 minutes, all
+    measurements about 20 minutes.
 ``gpu``
     larger models and token budgets sized for one 10-minute command on one H200 (bf16 training,
     tf32 matmuls, CUDA-synchronised timing). Defined but not yet run.
@@ -150,12 +151,19 @@ _SMOKE = Profile(
     vocab_size=512,
 )
 
-# cpu: token budgets chosen from training speed measured on 2 (shared) cores: ~24k tok/s at 0.25M
-# parameters, ~12k at 1.1M, ~3.2k at 5.9M, ~1.7k at 11M. 192 steps of 16 x 256 tokens (~0.5 epoch
-# of the 1.5M-token training split) for every model: about 20 minutes for the seven models and their
-# cool-down branches on idle cores.
-_CPU_TOKENS_DRAFT = 786_432
-_CPU_TOKENS_TARGET = 786_432
+# cpu: sized for 2 (shared) CPU cores. Training speed measured here at batch 16 x 256: ~24k tok/s
+# at 0.25M parameters, ~12k at 1.1M, ~3.2k at 5.9M, ~1.7k at 11M. What limits these tiny models is
+# the number of optimizer steps, not tokens: a first ladder of 192 steps of 16 x 256 tokens
+# (786k tokens) left every model early in training (held-out loss still falling ~0.6 nats per 100
+# steps) and the targets no better than the best drafts (val ppl 131-132 vs 117), which made the
+# ladder useless for SDSL (a target must beat its drafts). This recipe takes 800 steps of 8 x 256
+# tokens (1.64M tokens, ~1.1 epochs of the 1.5M-token training split): four times the steps at half
+# the batch, about 45 minutes for the seven models and their cool-down branches on idle cores.
+_CPU_STEPS = 800
+_CPU_TRAIN = TrainSpec(batch_size=8, seq_len=256, eval_every=50, eval_windows_curve=16,
+                       eval_windows_final=None, branch_fracs=(0.25, 0.5))
+_CPU_TOKENS_DRAFT = _CPU_STEPS * _CPU_TRAIN.batch_size * _CPU_TRAIN.seq_len
+_CPU_TOKENS_TARGET = _CPU_TOKENS_DRAFT
 _CPU = Profile(
     name="cpu",
     models=(
@@ -164,15 +172,10 @@ _CPU = Profile(
         ModelSpec("d2-96x2", "draft", 96, 2, 4, _ff(96), _CPU_TOKENS_DRAFT, lr=3e-3),
         ModelSpec("d3-128x3", "draft", 128, 3, 4, _ff(128), _CPU_TOKENS_DRAFT, lr=3e-3),
         ModelSpec("d4-192x4", "draft", 192, 4, 6, _ff(192), _CPU_TOKENS_DRAFT, lr=2.5e-3),
-        # Targets are NOT better than the best drafts at this budget (val ppl ~131 vs 117 for d3):
-        # 786k tokens is far too little data for 6-11M parameters (Chinchilla-optimal N ~ D/20 ~
-        # 40k), and the larger models are still early in training after 192 steps. A retry with
-        # lr 4e-3 made t0 worse (val ppl 138 vs 132), so the lower rates stay.
         ModelSpec("t0-256x6", "target", 256, 6, 8, _ff(256), _CPU_TOKENS_TARGET, lr=2e-3),
         ModelSpec("t1-320x8", "target", 320, 8, 8, _ff(320), _CPU_TOKENS_TARGET, lr=1.5e-3),
     ),
-    train=TrainSpec(batch_size=16, seq_len=256, eval_every=16, eval_windows_curve=16,
-                    eval_windows_final=None, branch_fracs=(0.25, 0.5)),
+    train=_CPU_TRAIN,
     measure=MeasureSpec(),
 )
 

@@ -37,6 +37,15 @@ def _check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
+def _check_gammas(gammas) -> np.ndarray:
+    g = as_array("gammas", gammas)
+    if g.ndim != 1 or g.size == 0:
+        raise ValueError(f"gammas must be a non-empty 1-d sequence of lookaheads, got {gammas!r}")
+    if not np.all(np.isfinite(g) & (g >= 1) & (g == np.round(g))):
+        raise ValueError(f"gammas must be integers >= 1 (a lookahead counts draft tokens), got {gammas!r}")
+    return g.astype(np.int64)
+
+
 def simulate_accepted(alpha: float, gamma: int, n_iterations: int, replicates: int = 1, seed=0) -> np.ndarray:
     r"""Accepted draft tokens :math:`n` in each of ``n_iterations`` speculative iterations.
 
@@ -106,9 +115,7 @@ def simulate_tar(alpha: float, gammas, n_iterations: int, replicates: int = 1, s
     >>> np.round(tar[0], 2)   # Eq. 12: 1.6, 2.176, 2.383
     array([1.6 , 2.18, 2.38])
     """
-    g = np.asarray(gammas)
-    if g.ndim != 1 or g.size == 0:
-        raise ValueError(f"gammas must be a non-empty 1-d sequence of lookaheads, got {gammas!r}")
+    g = _check_gammas(gammas)
     rng = _rng(seed)
     means = np.column_stack([simulate_accepted(alpha, int(gi), n_iterations, replicates, rng).mean(axis=1) for gi in g])
     return means + (1.0 if counts_bonus else 0.0)
@@ -136,7 +143,7 @@ def tar_coverage(alphas, gammas, n_iterations: int, replicates: int, seed=0, cou
     from .acceptance import alpha_from_tar
 
     rng = _rng(seed)
-    g = np.asarray(list(gammas), dtype=float)
+    g = _check_gammas(list(gammas)).astype(float)
     rows = []
     for a in np.atleast_1d(np.asarray(alphas, dtype=float)):
         tar = simulate_tar(float(a), g.astype(int), n_iterations, replicates, rng, counts_bonus)

@@ -34,9 +34,11 @@ def _alpha(alpha, *, open_interval: bool = False) -> np.ndarray:
     return check_range("alpha", a, 0.0, 1.0, low_open=open_interval, high_open=open_interval)
 
 
-def _gamma(gamma) -> np.ndarray:
+def _gamma(gamma, *, finite: bool = False) -> np.ndarray:
+    # Eq. 12 has a finite limit as gamma -> inf (1 / (1 - alpha)), so it accepts inf; the cost
+    # models (Eq. 1, Eq. 3) would form inf * 0 or inf / inf there, so they need a finite gamma.
     g = as_array("gamma", gamma)
-    return check_range("gamma", g, 0.0, np.inf)
+    return check_range("gamma", g, 0.0, np.inf, high_open=finite)
 
 
 def _sizes(n_draft, m_target) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +77,8 @@ def expected_tokens_per_iteration(alpha, gamma):
     alpha : array_like
         Expected acceptance rate :math:`\alpha \in [0, 1]`.
     gamma : array_like
-        Lookahead :math:`\gamma \ge 0` (real values allowed: a randomised lookahead).
+        Lookahead :math:`\gamma \ge 0` (real values allowed: a randomised lookahead; ``inf`` gives the
+        limit :math:`1/(1-\alpha)`).
 
     Returns
     -------
@@ -112,7 +115,7 @@ def expected_accepted_drafts(alpha, gamma):
     alpha : array_like
         Expected acceptance rate :math:`\alpha \in [0, 1]`.
     gamma : array_like
-        Lookahead :math:`\gamma \ge 0`.
+        Lookahead :math:`\gamma \ge 0` (``inf`` allowed: the limit :math:`\alpha/(1-\alpha)`).
 
     Returns
     -------
@@ -142,9 +145,9 @@ def speedup(alpha, gamma, c):
     alpha : array_like
         Expected acceptance rate :math:`\alpha \in [0, 1]`.
     gamma : array_like
-        Lookahead :math:`\gamma \ge 0`.
+        Lookahead :math:`0 \le \gamma < \infty`.
     c : array_like
-        Cost ratio :math:`c \ge 0`: time of one draft step over time of one target step
+        Cost ratio :math:`0 \le c < \infty`: time of one draft step over time of one target step
         (SDSL sets :math:`c = N/M`).
 
     Returns
@@ -168,8 +171,8 @@ def speedup(alpha, gamma, c):
     >>> speedup(0.5, 0, 0.1)
     1.0
     """
-    a, g = _alpha(alpha), _gamma(gamma)
-    cc = check_range("c", as_array("c", c), 0.0, np.inf)
+    a, g = _alpha(alpha), _gamma(gamma, finite=True)
+    cc = check_range("c", as_array("c", c), 0.0, np.inf, high_open=True)
     return scalar_or_array(_tokens(a, g) / (g * cc + 1.0))
 
 
@@ -186,7 +189,7 @@ def throughput_per_flop(alpha, gamma, n_draft, m_target):
     alpha : array_like
         Expected acceptance rate :math:`\alpha \in [0, 1]`.
     gamma : array_like
-        Lookahead :math:`\gamma \ge 0`.
+        Lookahead :math:`0 \le \gamma < \infty`.
     n_draft : array_like
         Draft parameters :math:`N > 0`.
     m_target : array_like
@@ -209,14 +212,22 @@ def throughput_per_flop(alpha, gamma, n_draft, m_target):
     >>> f"{throughput_per_flop(0.8, 4, 1e8, 1e10):.4e}"
     '1.6162e-10'
     """
-    a, g = _alpha(alpha), _gamma(gamma)
+    a, g = _alpha(alpha), _gamma(gamma, finite=True)
     n, m = _sizes(n_draft, m_target)
     return scalar_or_array(_tokens(a, g) / (2.0 * (m + g * n)))
 
 
 def _neg_w_m1_of_neg_exp(k: np.ndarray) -> np.ndarray:
     r"""Return :math:`s = -W_{-1}(-e^{-K})` for :math:`K \ge 1`: the root :math:`s \ge 1` of
-    :math:`s - \ln s = K`.
+    :math:`s - \ln s = K` (see :func:`_w_excess`, which returns :math:`s - 1`)."""
+    return 1.0 + _w_excess(k - 1.0)
+
+
+def _w_excess(eps: np.ndarray) -> np.ndarray:
+    r"""Return :math:`u = s - 1` where :math:`s = -W_{-1}(-e^{-K})`, given :math:`\varepsilon = K - 1
+    \ge 0`: the root :math:`s \ge 1` of :math:`s - \ln s = K`. Taking :math:`\varepsilon` and
+    returning :math:`u` keeps their digits next to the branch point (:math:`\alpha \to 1`), where
+    :math:`K` itself would round :math:`\varepsilon` to a few digits.
 
     ``scipy.special.lambertw`` gives the same values (the tests check it to 1e-12 on
     :math:`K \in [1 + 10^{-6}, 700]`), but it works in complex arithmetic, is the bottleneck of the
@@ -228,14 +239,13 @@ def _neg_w_m1_of_neg_exp(k: np.ndarray) -> np.ndarray:
     :math:`s \approx K + \ln K + \ln K / K` (large), then three Halley steps (cubic convergence:
     1e-13 relative accuracy everywhere).
     """
-    eps = k - 1.0  # distance from the branch point, >= 0
-    u = np.empty_like(k)
+    u = np.empty_like(eps)  # eps = K - 1 is the distance from the branch point
     near = eps < 2.0
     # Series: -W_{-1}(z) = 1 + p + p^2/3 + 11 p^3/72 + 43 p^4/540 + ..., p = sqrt(2 (1 + e z)),
     # and 1 + e z = 1 - e^{-eps} for z = -e^{-K}.
     p = np.sqrt(-2.0 * np.expm1(-eps[near]))
     u[near] = p * (1.0 + p * (1.0 / 3.0 + p * (11.0 / 72.0 + p * (43.0 / 540.0))))
-    kf = k[~near]
+    kf = 1.0 + eps[~near]
     lk = np.log(kf)
     u[~near] = kf + lk + lk / kf - 1.0
     moving = eps > 0.0  # eps = 0 is exactly the branch point, u = 0
@@ -245,7 +255,7 @@ def _neg_w_m1_of_neg_exp(k: np.ndarray) -> np.ndarray:
         g1 = np.where(moving, u / v, 1.0)
         step = 2.0 * g * g1 / (2.0 * g1 * g1 - g / (v * v))
         u = np.where(moving, u - step, 0.0)
-    return 1.0 + u
+    return u
 
 
 def _lookahead_terms(a: np.ndarray, n: np.ndarray, m: np.ndarray):
@@ -254,9 +264,13 @@ def _lookahead_terms(a: np.ndarray, n: np.ndarray, m: np.ndarray):
     ratio = m / n
     # s = -W_{-1}(-alpha^(M/N - 1) / e), computed from K = 1 - (M/N - 1) ln(alpha) so that
     # alpha^(M/N - 1) never has to be formed (it underflows for small drafts).
-    s = _neg_w_m1_of_neg_exp(1.0 - (ratio - 1.0) * ln_a)
-    gamma_star = (1.0 - s) / ln_a - ratio  # Eq. 13 with W = -s
-    throughput = -ln_a / (2.0 * n * (1.0 - a) * s)  # Eq. 4 with W = -s
+    u = _w_excess(-(ratio - 1.0) * ln_a)  # u = s - 1, from eps = K - 1 = -(M/N - 1) ln(alpha)
+    # Eq. 13 with W = -s is gamma* = (1 - s) / ln(alpha) - M/N. Substituting s - 1 = ln s
+    # - (M/N - 1) ln(alpha) (the equation s solves) cancels M/N exactly: gamma* = ln(s) / (-ln alpha) - 1,
+    # i.e. alpha^(gamma* + 1) = 1/s. The printed form subtracts two numbers of size M/N and loses
+    # log10(M/N) digits (all of them for N = 1, M = 1e12); this form loses none.
+    gamma_star = np.log1p(u) / -ln_a - 1.0
+    throughput = -ln_a / (2.0 * n * (1.0 - a) * (1.0 + u))  # Eq. 4 with W = -s
     return gamma_star, throughput
 
 
@@ -339,7 +353,10 @@ def optimal_lookahead(alpha, n_draft, m_target):
       (:func:`speculation_pays` is false); the optimum over :math:`\gamma \ge 0` is then 0, which is
       what this returns.
     * Limits: :math:`\alpha = 0` gives 0; :math:`\alpha = 1` gives ``inf`` (draft forever).
-    * Numerics: computed without forming :math:`\alpha^{M/N-1}`, which underflows for small drafts.
+    * Numerics: computed without forming :math:`\alpha^{M/N-1}`, which underflows for small drafts,
+      and as the equivalent :math:`\gamma^* = \ln s / (-\ln\alpha) - 1` with
+      :math:`s = -W_{-1}(\cdot)`, which avoids the cancellation of two terms of size :math:`M/N` in
+      the printed form.
 
     References
     ----------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,3 +103,39 @@ def test_errata_ids_unique_and_checks_exist():
     e = paper.errata()
     assert e["id"].is_unique
     assert {"E1", "E2", "E3", "E4", "E5"} <= set(e["id"])
+
+
+def test_every_paper_file_is_checksummed_and_in_the_manifest():
+    # A new or renamed table must be pinned in SHA256SUMS and described in data/README.md.
+    files = sorted(p.name for p in paper.DATA_DIR.iterdir() if p.name != "SHA256SUMS")
+    assert sorted(paper.verify_checksums()) == files
+    manifest = (paper.DATA_DIR.parent / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([^`]+\.csv)` \| (\d+) \|", manifest, flags=re.M))
+    assert sorted(rows) == files
+    for name, n_rows in rows.items():
+        assert len(pd.read_csv(paper.DATA_DIR / name)) == int(n_rows), name
+
+
+def test_errata_checks_point_at_things_that_exist():
+    # checked_by names the test (or notebook, or documented function) that shows each erratum.
+    root = paper.DATA_DIR.parent.parent
+    for _, row in paper.errata().iterrows():
+        refs = [r.strip() for r in row["checked_by"].split(";")]
+        assert refs and all(refs), row["id"]
+        for ref in refs:
+            if "::" in ref:
+                path, name = ref.split("::")
+                assert re.search(rf"^def {name}\(", (root / path).read_text(), flags=re.M), (row["id"], ref)
+            elif ref.startswith("notebooks/"):
+                assert list(root.glob(ref + ".*")), (row["id"], ref)
+            else:
+                dotted = re.search(r"sdsl_lib(\.\w+)+", ref)
+                assert dotted, (row["id"], ref)
+                module, attr = dotted.group(0).rsplit(".", 1)
+                assert hasattr(importlib.import_module(module), attr), (row["id"], ref)
+
+
+def test_errata_are_also_described_in_the_manifest():
+    manifest = (paper.DATA_DIR.parent / "README.md").read_text()
+    for eid in paper.errata()["id"]:
+        assert f"**{eid}**" in manifest, eid

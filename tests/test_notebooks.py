@@ -210,7 +210,15 @@ def _check_07(r):
         assert c["se_ratio"] > 0
 
 
-CHECKS = {f.__name__[-2:]: f for f in (_check_01, _check_02, _check_03, _check_04, _check_05, _check_06, _check_07)}
+def _check_08(r):
+    # the planner's bootstrap intervals cover every printed N* and T(N*) of Table 5 it was run on,
+    # and its point estimates are the library's (to the N* search tolerance)
+    assert r["table5_coverage"] == 1.0 and r["table5_throughput_coverage"] == 1.0
+    assert r["table5_max_rel_nstar_gap"] < 1e-3
+
+
+CHECKS = {f.__name__[-2:]: f for f in (_check_01, _check_02, _check_03, _check_04, _check_05, _check_06, _check_07,
+                                       _check_08)}
 
 
 @pytest.mark.slow

@@ -307,3 +307,70 @@ def test_to_dict_has_documented_keys_and_is_strict_json():
     assert set(d) == {"inputs", "paths", "uncertainty", "estimates", "hardware", "notes"}
     assert set(d["estimates"]) == set(ESTIMATE_KEYS)
     json.dumps(d, allow_nan=False)
+
+
+# --- audit additions ------------------------------------------------------------------------------
+def test_table5_throughput_is_covered_by_the_interval():
+    # Table 5 prints T(N*) as well as N*: the interval of the tokens per FLOP must cover it too.
+    t5 = paper.table5().drop_duplicates(["target_params_M", "target_tokens_Dprime", "draft_tokens_D"])
+    for row in t5.itertuples():
+        p = plan(row.target_params_M, row.target_tokens_Dprime, row.draft_tokens_D, draws=60, seed=2)
+        printed = row.throughput_at_n_star_tokens_per_flop
+        assert p.point("throughput_tokens_per_flop") == pytest.approx(printed, rel=5e-3), row.target
+        lo, hi = p.interval("throughput_tokens_per_flop")
+        assert lo < printed < hi, row.target
+        assert lo < p.point("throughput_tokens_per_flop") < hi
+
+
+def test_hardware_plan_tokens_per_second_by_hand():
+    # The planner's FLOP-optimal row on an H100, recomputed by hand from the preset's datasheet numbers.
+    p = plan(**LLAMA, uncertainty="none", hardware=get_preset("h100"))
+    fo = p.hardware.flop_optimal
+    n, m, a = fo["n_draft"], LLAMA["target_params"], fo["alpha"]
+    beta, pi, b, t0 = 3.35e12, 989e12, 2.0, 0.5e-3
+
+    def tokens_per_s(gamma):
+        t_draft = max(b * n / beta, 2 * n / pi) + t0
+        t_verify = max(b * m / beta, 2 * m * (gamma + 1) / pi) + t0
+        return (1 - a ** (gamma + 1)) / (1 - a) / (gamma * t_draft + t_verify)
+
+    by_hand = [tokens_per_s(g) for g in range(65)]
+    assert fo["gamma"] == int(np.argmax(by_hand))
+    assert fo["tokens_per_s"] == pytest.approx(max(by_hand), rel=1e-12)
+    assert p.hardware.target_only_tokens_per_s == pytest.approx(1 / (b * m / beta + t0), rel=1e-12)
+    assert fo["speedup"] == pytest.approx(max(by_hand) * (b * m / beta + t0), rel=1e-12)
+
+
+def test_thousand_draws_take_a_few_seconds():
+    import time
+
+    t0 = time.perf_counter()
+    p = plan(**LLAMA, draws=1000, seed=0, hardware=get_preset("h200"))
+    elapsed = time.perf_counter() - t0
+    assert len(p.draws) == 1000
+    # About 0.15 s (FLOP model) and 0.7 s (with hardware) on the project's 2 cores; the bound leaves
+    # room for a loaded machine and still fails if the draws stop being vectorised.
+    assert elapsed < 10.0, f"1,000 draws took {elapsed:.1f} s"
+
+
+def test_pairs_dataframe_is_checked_like_a_file():
+    flat = pd.DataFrame({"draft_ppl": [12, 13, 14, 15], "target_ppl": [10, 11, 12, 13], "alpha": [0.5, 0.6, 0.5, 0.4]})
+    with pytest.raises(ValueError, match="lockstep"):
+        plan(**LLAMA, pairs=flat, draws=5)
+    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
+        plan(**LLAMA, pairs=flat.assign(alpha=[0.5, 2.0, 0.5, 0.4], target_ppl=[10, 9, 12, 11]), draws=5)
+
+
+def test_implausible_inputs_warn_that_alpha_was_clipped():
+    p = plan(1e9, 1e3, 1e3, draws=20)  # 1,000 training tokens: Eq. 7-8 give astronomic perplexities
+    assert any("outside [0, 1]" in n for n in p.notes)
+    assert p.point("alpha") == 1.0
+    assert not any("outside [0, 1]" in n for n in plan(**LLAMA, draws=5).notes)
+
+
+def test_percentiles_handle_infinite_draws():
+    from sdsl_lib.planner import _percentiles
+
+    lo, hi = _percentiles(np.array([1.0, 2.0, 3.0, np.inf]), [0.025, 0.975])
+    assert lo == 1.0 and hi == np.inf
+    np.testing.assert_allclose(_percentiles(np.arange(101.0), [0.025, 0.975]), [2.5, 97.5])
