@@ -81,6 +81,26 @@ print(f"Spearman rho(size, final val loss) = {rho_size_loss:+.2f} (-1: every lar
       f"lowest loss: {best_model}; largest model: {largest}")
 
 # %% [markdown]
+# ## At equal data, bigger is not better on this ladder
+#
+# The final losses above mix size with data when targets train longer than drafts ($D' > D$).
+# The budget points hold every model at the token budgets it shares with the others (a cool-down
+# branch is a run of the same recipe with that budget), so at each shared $D$ the ranking by loss
+# isolates the effect of $N$, which Eq. 2 says is always "more is better".
+
+# %%
+pts_all = data.loss_budget_points
+shared = sorted(set.intersection(*(set(g["n_tokens"]) for _, g in pts_all.groupby("model"))))
+equal_d = {}
+for d_tokens in shared:
+    at_d = pts_all[pts_all["n_tokens"] == d_tokens].sort_values(PARAMS_COLUMN)
+    rho = float(stats.spearmanr(at_d[PARAMS_COLUMN], at_d["val_loss_nats"]).statistic)
+    equal_d[int(d_tokens)] = {"spearman_size_vs_loss": rho, "best_model": at_d.loc[at_d["val_loss_nats"].idxmin(), "model"],
+                              "val_loss_nats": dict(zip(at_d["model"], at_d["val_loss_nats"].astype(float)))}
+    print(f"D = {d_tokens:,.0f} tokens: Spearman rho(size, val loss) = {rho:+.2f}, lowest loss {equal_d[int(d_tokens)]['best_model']}")
+    display(at_d[["model", PARAMS_COLUMN, "n_steps", "val_loss_nats", "val_ppl"]].reset_index(drop=True))
+
+# %% [markdown]
 # ## Loss curves: training and held-out loss against tokens seen
 
 # %%
@@ -197,6 +217,11 @@ for p, label in (("nu", "size exponent nu = 0.3478"), ("delta", "data exponent d
                      "paper": r["reference"], "gap": r["ours"] - r["reference"]})
 verdicts.append({"claim": "larger models reach lower loss (the premise of Eq. 7-8)", "status": "supported" if rho_size_loss <= -0.9 else "contradicted",
                  "ours": rho_size_loss, "ours_ci95": [None, None], "paper": -1.0, "gap": rho_size_loss + 1.0})
+for d_tokens, v in equal_d.items():
+    rho = v["spearman_size_vs_loss"]
+    verdicts.append({"claim": f"at equal data (D = {d_tokens:,} tokens) larger models reach lower loss (Eq. 2 at fixed D)",
+                     "status": "supported" if rho <= -0.9 else "contradicted", "ours": rho, "ours_ci95": [None, None],
+                     "paper": -1.0, "gap": rho + 1.0})
 verdict_table = pd.DataFrame(verdicts)
 display(verdict_table)
 for v in verdicts:
@@ -219,6 +244,7 @@ results = la.json_safe({
     "multistart_near_best_ranges": spread_ranges,
     "weakly_identified": weakly_identified,
     "spearman_size_vs_loss": rho_size_loss,
+    "equal_data": equal_d,
     "models": models[["model", "role", "n_params", "n_params_non_embedding", "n_tokens", "val_ppl", "test_ppl"]].to_dict("records"),
     "verdicts": verdicts,
     "checks_ok": nbtools.all_ok(checks),

@@ -124,7 +124,7 @@ for name, d in (("TAR inverse (b) - teacher-forced (a)", dis_tar), ("greedy matc
           f"intervals overlap for {d['share_overlapping']:.0%} of pairs; Spearman rho {d['spearman_rho']:.2f}")
 
 # %% [markdown]
-# ## Our Table 3 and Figure 1: on the ladder the plane is weak, and its draft slope is barely resolved
+# ## Our Table 3 and Figure 1: on the ladder the plane explains most of α, with the paper's sign of the draft slope
 #
 # $$\alpha = A\,x + B\,y + C \qquad \text{(Eq. 5; } x, y \text{ = draft and target perplexity)}$$
 #
@@ -195,7 +195,7 @@ figures += [p.name for p in plotting.save(fig, f"fig3_{tag}_alpha_vs_draft_ppl",
 plt.show()
 
 # %% [markdown]
-# ## Acceptance by draft position: homogeneous when sampling (T = 1); uneven in greedy runs (T = 0), yet Eq. 12 keeps the expected accepted drafts within a few percent
+# ## Acceptance by draft position: homogeneous when sampling (T = 1), so Eq. 12 holds; uneven in greedy runs (T = 0), where it misses the expected accepted drafts by several percent
 #
 # Conditional rate $a_i$ = P(position i accepted | positions 1..i−1 accepted), pooled over γ (a draft
 # at position i does not know γ), with Wilson 95% intervals; temperature 1 from the TAR runs,

@@ -176,7 +176,7 @@ figures += [p.name for p in plotting.save(fig, f"{tag}_speedup_predicted_vs_meas
 plt.show()
 
 # %% [markdown]
-# ## The measured best γ is short (a few tokens), close to Eq. 13
+# ## The measured best γ is short (one or two tokens), shorter than Eq. 13 with c = N/M says
 #
 # $$\gamma^* = \frac{-M\ln\alpha + N\,W_{-1}\!\left(-\alpha^{M/N-1}/e\right) + N}{N \ln\alpha} \qquad \text{(Eq. 13, } c = N/M\text{)}$$
 #
@@ -210,7 +210,7 @@ display(best)
 display(shares.pivot(index="draft", columns="target", values="share").reindex(drafts))
 
 # %% [markdown]
-# ## Our Table 5: the chain fitted on the ladder predicts N* below the fastest measured draft
+# ## Our Table 5: the chain fitted on the ladder predicts N* close to the fastest measured draft
 #
 # $$N^* = \arg\max_N \frac{-\ln\tilde\alpha}{2N(\tilde\alpha - 1)\,W_{-1}\!\left(-\tilde\alpha^{M/N-1}/e\right)},\qquad
 #   \tilde\alpha = A\,e^{L(N,D)} + B\,e^{L(M,D')} + C \qquad \text{(Eq. 9)}$$

@@ -307,8 +307,7 @@ def stage_calibrate(ctx: Context) -> None:
     from tqdm.auto import tqdm
 
     p, m = ctx.profile, ctx.profile.measure
-    fp = p.fingerprint("calibrate", m.calib_prefix_len, m.calib_max_tokens, m.calib_repeats,
-                       [ctx.train_record(s.name)["fingerprint"] for s in p.models])
+    fp = _calibrate_fingerprint(ctx)
     if ctx.load_unit("calibrate", "all_models", fp) is None:
         prefix = ctx.prompts(1, m.calib_prefix_len)[0]
         lat = {s.name: [] for s in p.models}
@@ -323,12 +322,19 @@ def stage_calibrate(ctx: Context) -> None:
         merge_alpha(ctx)
 
 
+def _calibrate_fingerprint(ctx: Context) -> str:
+    p, m = ctx.profile, ctx.profile.measure
+    return p.fingerprint("calibrate", m.calib_prefix_len, m.calib_max_tokens, m.calib_repeats,
+                         [ctx.train_record(s.name)["fingerprint"] for s in p.models])
+
+
 def _calibration_medians(ctx: Context) -> dict:
-    path = ctx.unit_path("calibrate", "all_models")
-    if not path.is_file():
+    """One-token latency per model from the calibration unit; empty if it is missing or stale
+    (made for other models or settings, e.g. before the profile changed)."""
+    rec = ctx.load_unit("calibrate", "all_models", _calibrate_fingerprint(ctx))
+    if rec is None:
         return {}
-    lat = json.loads(path.read_text())["latency_s"]
-    return {k: float(np.median(np.asarray(v)[:, 0])) for k, v in lat.items()}
+    return {k: float(np.median(np.asarray(v)[:, 0])) for k, v in rec["latency_s"].items()}
 
 
 def merge_calibrate(ctx: Context) -> None:
@@ -358,8 +364,7 @@ def stage_throughput(ctx: Context) -> None:
     configs = [0] + list(m.gammas)  # 0 stands for plain autoregressive decoding of the target
     for dname, tname in tqdm(_pairs(p), desc="throughput pairs", disable=not ctx.progress):
         unit = _pair_unit(dname, tname)
-        fp = p.fingerprint("throughput", m.__dict__, ctx.train_record(dname)["fingerprint"],
-                           ctx.train_record(tname)["fingerprint"])
+        fp = _throughput_fingerprint(ctx, dname, tname)
         if ctx.load_unit("throughput", unit, fp) is not None:
             continue
         target, draft = ctx.model(tname), ctx.model(dname)
@@ -402,11 +407,17 @@ def stage_throughput(ctx: Context) -> None:
         merge_alpha(ctx)
 
 
+def _throughput_fingerprint(ctx: Context, dname: str, tname: str) -> str:
+    return ctx.profile.fingerprint("throughput", ctx.profile.measure.__dict__, ctx.train_record(dname)["fingerprint"],
+                                   ctx.train_record(tname)["fingerprint"])
+
+
 def _throughput_units(ctx: Context):
+    """Finished throughput units of the current pairs (stale ones, from other settings, skipped)."""
     for dname, tname in _pairs(ctx.profile):
-        path = ctx.unit_path("throughput", _pair_unit(dname, tname))
-        if path.is_file():
-            yield dname, tname, json.loads(path.read_text())
+        rec = ctx.load_unit("throughput", _pair_unit(dname, tname), _throughput_fingerprint(ctx, dname, tname))
+        if rec is not None:
+            yield dname, tname, rec
 
 
 def _greedy_acceptance_from_throughput(ctx: Context) -> dict:

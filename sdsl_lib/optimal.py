@@ -31,13 +31,20 @@ __all__ = [
 ]
 
 
+#: Largest perplexity fed to the plane by :func:`predicted_alpha` (overflowed laws are capped here).
+PPL_CAP = 1e300
+
+
 def predicted_alpha(n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024):
     r"""Acceptance rate predicted before training: Eq. 5 evaluated at the perplexities of Eq. 7-8.
 
     .. math:: \alpha = A\, e^{L(N, D)} + B\, e^{L(M, D')} + C
 
     The affine plane is clipped to :math:`[0, 1]`, the range of a probability: far outside the
-    perplexities it was fitted on it would otherwise give impossible acceptance rates.
+    perplexities it was fitted on it would otherwise give impossible acceptance rates. A law
+    evaluated far below its fitted range can overflow :math:`e^{L}` to infinity (tiny N or D);
+    such perplexities are capped at :data:`PPL_CAP` (1e300) before the plane, which the clip then
+    maps to 0 or 1 as the plane's signs dictate, instead of an error or a NaN.
 
     Examples
     --------
@@ -47,8 +54,9 @@ def predicted_alpha(n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TA
     # Validate under the paper's names here: perplexity() would report them as n_params / n_tokens.
     n, m, d, dp = (check_positive(k, as_array(k, v)) for k, v in
                    (("n_draft", n_draft), ("m_target", m_target), ("d_draft", d_draft), ("d_target", d_target)))
-    x = perplexity(n, d, law)
-    y = perplexity(m, dp, law)
+    with np.errstate(over="ignore"):  # overflow to inf is expected there, and capped
+        x = np.minimum(perplexity(n, d, law), PPL_CAP)
+        y = np.minimum(perplexity(m, dp, law), PPL_CAP)
     return scalar_or_array(np.clip(np.asarray(alpha_plane(x, y, plane)), 0.0, 1.0))
 
 

@@ -599,3 +599,10 @@ def test_fit_chinchilla_resists_an_outlier():
     err_s = np.abs(sd.loss(n, d, squares) / sd.loss(n, d, sd.HOFFMANN_2022) - 1)[clean].max()
     assert err_h < 2e-3
     assert err_s > 10 * err_h
+
+
+def test_predicted_alpha_survives_overflowing_perplexity():
+    # Far below the law's fitted range e^L overflows; the plane then clips instead of raising or NaN.
+    a = sd.predicted_alpha([10.0, 1e8], 1e10, 10.0, 1e12)
+    assert np.isfinite(a).all() and ((a == 0.0) | (a == 1.0) | ((a > 0) & (a < 1))).all()
+    assert sd.predicted_alpha(10.0, 1e10, 10.0, 1e12) == 0.0  # draft perplexity infinite, A < 0

@@ -116,6 +116,21 @@ def test_resume_redoes_only_missing_units(smoke_run):
     assert len(pd.read_csv(out / "alpha.csv")) == len(p.drafts) * len(p.targets)
 
 
+@pytest.mark.slow
+def test_stale_calibration_unit_is_never_merged(smoke_run):
+    # After a profile change the old calibration unit (other models) must be ignored, not merged
+    # into c_measured (this once raised KeyError on the new model names), and then be redone.
+    out, work = smoke_run
+    unit = work / "units" / "calibrate" / "all_models.json"
+    rec = json.loads(unit.read_text())
+    unit.write_text(json.dumps(dict(rec, fingerprint="stale")))
+    measure.run_profile("smoke", out, stages=("alpha",), work_dir=work, progress=False)
+    assert pd.read_csv(out / "alpha.csv")["c_measured"].isna().all()
+    measure.run_profile("smoke", out, stages=("calibrate",), work_dir=work, progress=False)
+    assert json.loads(unit.read_text())["fingerprint"] == rec["fingerprint"]
+    assert np.isfinite(pd.read_csv(out / "alpha.csv")["c_measured"]).all()
+
+
 def _tiny(seed, d=16, layers=1):
     spec = ModelSpec(f"m{seed}", "draft", d, layers, 2, 32, train_tokens=1)
     return ladder.build_model(spec, vocab_size=64, seed=seed).eval()
