@@ -492,11 +492,8 @@ def _hf_pairs(ctx: Context) -> list:
 def stage_hf(ctx: Context) -> None:
     from tqdm.auto import tqdm
 
-    try:
-        from .hf_assisted import compare_with_hf, summarise_comparison
-    except ImportError as exc:  # the module is written alongside this one
-        print(f"[sdsl measure] hf stage skipped: {exc}", file=sys.stderr)
-        return
+    from .hf_assisted import compare_with_hf, summarise_comparison
+
     p, m = ctx.profile, ctx.profile.measure
     prompts = [x.to(ctx.device) for x in ctx.prompts(m.hf_prompts, m.prompt_len)]
     todo = [(d, t, g) for d, t in _hf_pairs(ctx) for g in m.hf_gammas]

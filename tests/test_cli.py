@@ -103,13 +103,6 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("args, option, phrase", BAD)
-def test_bad_input_in_process(capsys, args, option, phrase):
-    assert main(["plan", *args]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err  # one line
-    assert option in err and phrase in err
-    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(
@@ -163,8 +156,9 @@ MORE_BAD = [
 ]
 
 
-@pytest.mark.parametrize("args, option, phrase", MORE_BAD)
-def test_more_bad_input_in_process(capsys, args, option, phrase):
+@pytest.mark.parametrize("args, option, phrase", BAD + MORE_BAD)
+def test_bad_input_in_process(capsys, args, option, phrase):
+    # exit 2, nothing on stdout, one line on stderr naming the option and its valid range
     assert main(["plan", *args]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
