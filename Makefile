@@ -35,13 +35,13 @@ test-fast: $(STAMP) ## Tests without the slow notebook and measurement runs
 	$(PY) -m pytest -q -m "not slow"
 
 figures: $(STAMP) ## Execute every notebook (stale ones only) -> figures/, data/results/, build/
-	$(PY) -m sdsl_lib.notebook_runner
+	$(PY) -m tools.notebook_runner
 
 report: $(STAMP) ## Build the HTML report of the executed notebooks (build/report/index.html)
-	$(PY) -m sdsl_lib.notebook_runner --report
+	$(PY) -m tools.notebook_runner --report
 
 measure: $(STAMP) ## Train the model ladder and measure every pair (PROFILE=smoke|cpu|gpu)
-	$(PY) -m sdsl_lib.measure --profile $(PROFILE)
+	$(PY) -m sdsl_lib.measurement.pipeline --profile $(PROFILE)
 
 bench: $(STAMP) ## Run the speed benchmarks (they print their figures)
 	$(PY) benchmarks/bench_mesh.py

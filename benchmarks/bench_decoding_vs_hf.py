@@ -8,8 +8,8 @@ Goal: ours >= 1.2x HF.
 
 Standalone it builds a random-weight Llama pair (target about 23M parameters, draft about 1.4M,
 vocab 4,096) with a planted bigram map so that greedy acceptance is realistic
-(:func:`sdsl_lib.hf_assisted.build_benchmark_pair`). The measurement pipeline reuses
-:func:`sdsl_lib.hf_assisted.compare_with_hf` on trained models.
+(:func:`sdsl_lib.measurement.hf_baseline.build_benchmark_pair`). The measurement pipeline reuses
+:func:`sdsl_lib.measurement.hf_baseline.compare_with_hf` on trained models.
 
     .venv/bin/python benchmarks/bench_decoding_vs_hf.py [--gamma 4] [--out build/bench_hf.csv]
 """
@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from sdsl_lib.hf_assisted import build_benchmark_pair, compare_with_hf, summarise_comparison
+from sdsl_lib.measurement.hf_baseline import build_benchmark_pair, compare_with_hf, summarise_comparison
 
 
 def main(argv=None) -> int:

@@ -16,9 +16,9 @@ import time
 import numpy as np
 from scipy.special import lambertw
 
-from sdsl_lib.constants import TABLE7_GRID
-from sdsl_lib.optimal import nstar_grid
-from sdsl_lib.speculation import _neg_w_m1_of_neg_exp
+from sdsl_lib.laws.constants import TABLE7_GRID
+from sdsl_lib.laws.optimal import nstar_grid
+from sdsl_lib.laws.speculation import _neg_w_m1_of_neg_exp
 
 
 def main() -> None:

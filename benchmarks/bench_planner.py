@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from sdsl_lib.hardware import get_preset
-from sdsl_lib.planner import plan
+from sdsl_lib.planner.hardware import get_preset
+from sdsl_lib.planner.core import plan
 
 EXAMPLE = dict(target_params=70e9, target_tokens=15e12, draft_tokens=2.4e12)
 

@@ -1,7 +1,7 @@
 """Best measured speculative speedup of the cpu ladder over autoregressive decoding of the same target.
 
 Goal: >= 1.5x (greedy, batch 1). Reads ``data/measured/<profile>/throughput_summary.csv``,
-``alpha.csv`` and ``cost_calibration.csv`` (made by ``python -m sdsl_lib.measure --profile cpu``)
+``alpha.csv`` and ``cost_calibration.csv`` (made by ``python -m sdsl_lib.measurement.pipeline --profile cpu``)
 and prints, for the fastest (draft, target, gamma): the measured speedup with its 95% interval over
 prompts, the acceptance rates and cost ratios, and what Eq. 1 predicts from them, so a shortfall
 comes with its reason (low alpha, or a draft step that costs too large a fraction of a target step).
@@ -24,16 +24,17 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sdsl_lib.speculation import speedup  # noqa: E402
+from sdsl_lib.laws.speculation import speedup  # noqa: E402
 
 GOAL = 1.5
 
 
 def retime(profile_name: str, draft: str, target: str, gamma: int, n_prompts: int) -> np.ndarray:
-    from sdsl_lib import corpus, timing
-    from sdsl_lib.decoding import autoregressive_generate, speculative_generate
-    from sdsl_lib.measure import Context
-    from sdsl_lib.profiles import get_profile
+    from sdsl_lib.measurement import corpus
+    from sdsl_lib.measurement import timing
+    from sdsl_lib.measurement.decoding import autoregressive_generate, speculative_generate
+    from sdsl_lib.measurement.pipeline import Context
+    from sdsl_lib.measurement.profiles import get_profile
 
     p = get_profile(profile_name)
     dev = timing.pick_device()

@@ -23,8 +23,8 @@
 # **γ** (draft tokens per iteration) and the cost ratio **c** (time of a draft step over a target step).
 # The paper prints no figure for this section; the figures here are for learning.
 #
-# Every number comes from `sdsl_lib.speculation`; a Monte Carlo run of the i.i.d. acceptance model
-# (`sdsl_lib.simulate`) checks Eq. 12 independently.
+# Every number comes from `sdsl_lib.laws.speculation`; a Monte Carlo run of the i.i.d. acceptance model
+# (`sdsl_lib.laws.simulate`) checks Eq. 12 independently.
 
 # %%
 from pathlib import Path
@@ -37,7 +37,7 @@ from IPython.display import display
 import sdsl_lib as sd
 from sdsl_lib import nbtools, plotting
 from sdsl_lib.io import atomic_write_json
-from sdsl_lib.simulate import simulate_accepted
+from sdsl_lib.laws.simulate import simulate_accepted
 
 # %% tags=["parameters"]
 ALPHAS = [0.5, 0.6, 0.7, 0.8, 0.9]  # acceptance rates drawn in panel (a), unitless; Tables 1-2 span 0.52-0.79

@@ -20,7 +20,7 @@
 # Tables 1-2 (13 targets × 10 drafts, HellaSwag), the pooled plane α = A·x + B·y + C in draft
 # perplexity x and target perplexity y (Eq. 5, Table 3, Figure 1), and the per-target fits of α
 # against draft perplexity in linear, logarithmic and power-law form (Table 4, Figure 3).
-# All data are the paper's, transcribed in `data/paper/`; the fits are `sdsl_lib.acceptance`'s.
+# All data are the paper's, transcribed in `data/paper/`; the fits are `sdsl_lib.laws.acceptance`'s.
 
 # %%
 from pathlib import Path
@@ -32,7 +32,7 @@ from IPython.display import display
 
 import sdsl_lib as sd
 from sdsl_lib import nbtools, paper, plotting
-from sdsl_lib.acceptance import fit_alpha_plane, fit_alpha_vs_draft_ppl
+from sdsl_lib.laws.acceptance import fit_alpha_plane, fit_alpha_vs_draft_ppl
 from sdsl_lib.io import atomic_write_json
 
 # %% tags=["parameters"]

@@ -33,7 +33,7 @@ from IPython.display import display
 
 import sdsl_lib as sd
 from sdsl_lib import nbtools, paper, plotting
-from sdsl_lib.constants import TABLE8_NSTAR_FULL, TABLE9_NSTAR_LINEAR, Table7Grid
+from sdsl_lib.laws.constants import TABLE8_NSTAR_FULL, TABLE9_NSTAR_LINEAR, Table7Grid
 from sdsl_lib.io import atomic_write_json
 
 # %% tags=["parameters"]

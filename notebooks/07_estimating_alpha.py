@@ -19,8 +19,8 @@
 # Reproduces SDSL (arXiv:2603.11053) Appendix B: α is not observed directly; the paper measures the
 # token acceptance rate TAR(γ) at nine lookaheads and solves the over-determined system
 # TAR(γᵢ) = (1 − α^{γᵢ+1})/(1 − α) by nonlinear least squares, with a 95% interval from the residual
-# variance and the Jacobian (B.2). Here the estimator (`sdsl_lib.acceptance.alpha_from_tar`) is run on
-# **simulated** speculative decoding with a known α (`sdsl_lib.simulate`: i.i.d. Bernoulli(α)
+# variance and the Jacobian (B.2). Here the estimator (`sdsl_lib.laws.acceptance.alpha_from_tar`) is run on
+# **simulated** speculative decoding with a known α (`sdsl_lib.laws.simulate`: i.i.d. Bernoulli(α)
 # acceptances, drafting stops at the first rejection), so we can ask: is it unbiased, and does its
 # 95% interval cover the true α 95% of the time?
 
@@ -36,7 +36,7 @@ from scipy import stats
 import sdsl_lib as sd
 from sdsl_lib import nbtools, plotting
 from sdsl_lib.io import atomic_write_json
-from sdsl_lib.simulate import simulate_tar, tar_coverage
+from sdsl_lib.laws.simulate import simulate_tar, tar_coverage
 
 # %% tags=["parameters"]
 GAMMAS = [1, 2, 3, 4, 5, 6, 7, 8, 9]  # the nine lookaheads, draft tokens per iteration (the paper does not list its nine; 1-9 assumed)

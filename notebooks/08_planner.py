@@ -16,13 +16,13 @@
 # %% [markdown]
 # # 08 · A planner for practitioners: the draft to train, with intervals, in tokens/FLOP and tokens/s
 #
-# Beyond the paper: `sdsl plan` (``sdsl_lib.planner``) chains SDSL's laws (Eq. 5, 7-8, 9, 13, 4) into
+# Beyond the paper: `sdsl plan` (``sdsl_lib.planner.core``) chains SDSL's laws (Eq. 5, 7-8, 9, 13, 4) into
 # the answers a practitioner needs — the throughput-optimal draft size N*, the lookahead γ*, the
 # acceptance rate α and the gain over the target alone — and propagates the uncertainty of the two
 # fitted laws it rests on: a pairs bootstrap of the α-plane over the 130 pairs of Tables 1-2, and the
 # pre-training law within Besiroglu et al.'s standard errors (independent truncated normals: an
 # assumption that most likely overstates the spread, because the published estimates are correlated).
-# A roofline step-time model (``sdsl_lib.hardware``) then turns tokens per FLOP into tokens per second
+# A roofline step-time model (``sdsl_lib.planner.hardware``) then turns tokens per FLOP into tokens per second
 # and shows where large batches end the free verification that speculation relies on.
 
 # %%
@@ -34,9 +34,9 @@ import pandas as pd
 from IPython.display import display
 
 from sdsl_lib import nbtools, paper, plotting
-from sdsl_lib.hardware import get_preset
+from sdsl_lib.planner.hardware import get_preset
 from sdsl_lib.io import atomic_write_json
-from sdsl_lib.planner import plan
+from sdsl_lib.planner.core import plan
 
 # %% tags=["parameters"]
 TARGET_PARAMS = 70e9  # target size M of the worked example, parameters (a 70B model)

@@ -19,7 +19,7 @@
 # SDSL (arXiv:2603.11053) predicts perplexities from size and data with a Chinchilla-form law
 # (Eq. 2, Eq. 7-8: the Besiroglu et al. 2024 refit) and feeds them into its acceptance plane. Here
 # the same form is fitted on the small Llama-style models this project trained itself
-# (`python -m sdsl_lib.measure`, results in `data/measured/<PROFILE>/`): every model at its full token
+# (`python -m sdsl_lib.measurement.pipeline`, results in `data/measured/<PROFILE>/`): every model at its full token
 # budget and at the cool-down branches taken earlier in training (`loss_budget_points.csv`). The
 # fitted law is what notebook 12 plugs into Eq. 9 to predict the optimal draft size on the ladder.
 #
@@ -35,7 +35,7 @@ from IPython.display import display
 from scipy import stats
 
 import sdsl_lib as sd
-from sdsl_lib import ladder_analysis as la
+from sdsl_lib.analysis import ladder as la
 from sdsl_lib import nbtools, plotting
 from sdsl_lib.io import atomic_write_json
 

@@ -40,9 +40,9 @@ import pandas as pd
 from IPython.display import display
 
 import sdsl_lib as sd
-from sdsl_lib import ladder_analysis as la
+from sdsl_lib.analysis import ladder as la
 from sdsl_lib import nbtools, plotting
-from sdsl_lib.acceptance import DraftPplFit
+from sdsl_lib.laws.acceptance import DraftPplFit
 from sdsl_lib.io import atomic_write_json
 
 # %% tags=["parameters"]

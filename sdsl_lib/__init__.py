@@ -5,7 +5,7 @@ Laws (pure, vectorised, numpy in and out) are re-exported here; measurement code
 ``measure``...) is imported from its own module because it needs torch.
 """
 
-from .acceptance import (
+from sdsl_lib.laws.acceptance import (
     acceptance_from_probs,
     alpha_from_tar,
     alpha_plane,
@@ -13,7 +13,7 @@ from .acceptance import (
     fit_alpha_vs_draft_ppl,
     tar_model,
 )
-from .constants import (
+from sdsl_lib.laws.constants import (
     BESIROGLU_2024,
     HOFFMANN_2022,
     TABLE3_PLANE,
@@ -27,7 +27,7 @@ from .constants import (
     NstarLinearLaw,
     Table7Grid,
 )
-from .optimal import (
+from sdsl_lib.laws.optimal import (
     fit_nstar_full,
     fit_nstar_linear,
     nstar_grid,
@@ -35,8 +35,8 @@ from .optimal import (
     predicted_alpha,
     predicted_throughput,
 )
-from .pretraining import fit_chinchilla, loss, perplexity
-from .speculation import (
+from sdsl_lib.laws.pretraining import fit_chinchilla, loss, perplexity
+from sdsl_lib.laws.speculation import (
     expected_accepted_drafts,
     expected_tokens_per_iteration,
     optimal_lookahead,

@@ -7,7 +7,7 @@ Examples::
     sdsl plan --target-params 13B --draft-params 125M --alpha 0.62 --alpha-se 0.02 --json
 
 Every bad input ends the command with one line on stderr naming the option and its valid range, and
-exit status 2. The logic lives in :mod:`sdsl_lib.planner` and :mod:`sdsl_lib.hardware`; this module
+exit status 2. The logic lives in :mod:`sdsl_lib.planner.core` and :mod:`sdsl_lib.planner.hardware`; this module
 only parses, checks, calls and prints. The user guide is ``docs/planner.md``.
 """
 
@@ -107,8 +107,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .hardware import PRESET_NAMES
-    from .planner import UNCERTAINTY_MODES
+    from sdsl_lib.planner.hardware import PRESET_NAMES
+    from sdsl_lib.planner.core import UNCERTAINTY_MODES
 
     parser = _Parser(prog="sdsl", description="Speculative Decoding Scaling Laws (arXiv:2603.11053) from the command line.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -212,7 +212,7 @@ def _as_options(message: str) -> str:
 def _hardware(args, parser):
     from dataclasses import replace
 
-    from .hardware import custom_spec, get_preset
+    from sdsl_lib.planner.hardware import custom_spec, get_preset
 
     given = {k: getattr(args, k) for k in ("bandwidth_gbs", "peak_tflops", "bytes_per_param", "overhead_ms")}
     if args.hardware is None:
@@ -378,8 +378,8 @@ def render_table(result: dict) -> str:
 
 
 def _cmd_plan(args, parser) -> int:
-    from . import __version__
-    from .planner import plan
+    from sdsl_lib import __version__
+    from sdsl_lib.planner.core import plan
 
     _check_combinations(args, parser)
     try:

@@ -20,7 +20,7 @@ import matplotlib.colors as mcolors
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
-from .io import atomic_write_bytes
+from sdsl_lib.io import atomic_write_bytes
 
 __all__ = [
     "FAMILIES",
