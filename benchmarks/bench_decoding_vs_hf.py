@@ -33,9 +33,12 @@ def main(argv=None) -> int:
     ap.add_argument("--prompt-len", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=2, help="timed runs per engine and prompt")
     ap.add_argument("--agreement", type=float, default=0.8, help="planted greedy agreement")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (1: batch-1 decoding of small models gains nothing "
-                         "from more on a shared machine)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: batch-1 decoding of small models gains nothing from more on a shared machine)",
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--target-shape", default="512,6,1536", help="hidden,layers,intermediate")
     ap.add_argument("--draft-shape", default="128,2,384", help="hidden,layers,intermediate")
@@ -45,9 +48,12 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     shape = lambda text: tuple(int(v) for v in text.split(","))  # noqa: E731
-    target, draft = build_benchmark_pair(agreement=args.agreement, seed=args.seed,
-                                         target_shape=shape(args.target_shape),
-                                         draft_shape=shape(args.draft_shape))
+    target, draft = build_benchmark_pair(
+        agreement=args.agreement,
+        seed=args.seed,
+        target_shape=shape(args.target_shape),
+        draft_shape=shape(args.draft_shape),
+    )
     target, draft = target.to(args.device), draft.to(args.device)
     gen = torch.Generator().manual_seed(args.seed)
     vocab = target.config.vocab_size
@@ -55,18 +61,24 @@ def main(argv=None) -> int:
 
     n_t = sum(p.numel() for p in target.parameters())
     n_d = sum(p.numel() for p in draft.parameters())
-    print(f"target {n_t / 1e6:.1f}M params, draft {n_d / 1e6:.2f}M, vocab {vocab}, device {args.device}, "
-          f"threads {args.threads}, gamma {args.gamma}, {args.prompts} prompts x {args.repeats} repeats, "
-          f"{args.max_new_tokens} new tokens")
+    print(
+        f"target {n_t / 1e6:.1f}M params, draft {n_d / 1e6:.2f}M, vocab {vocab}, device {args.device}, "
+        f"threads {args.threads}, gamma {args.gamma}, {args.prompts} prompts x {args.repeats} repeats, "
+        f"{args.max_new_tokens} new tokens"
+    )
     t0 = time.perf_counter()
     df = compare_with_hf(target, draft, prompts, args.gamma, args.max_new_tokens, args.repeats)
     s = summarise_comparison(df)
     print(f"ours: {s['ours_tokens_per_s_median']:.1f} tokens/s (median over prompts)")
     print(f"HF  : {s['hf_tokens_per_s_median']:.1f} tokens/s")
-    print(f"ratio ours/HF: {s['ratio_median']:.2f}x  (95% interval over prompts "
-          f"{s['ratio_ci95_lower']:.2f} to {s['ratio_ci95_upper']:.2f}; goal >= 1.2)")
-    print(f"greedy acceptance (accepted/drafted): {s['acceptance']:.3f}; "
-          f"outputs token-identical: {s['all_identical']}; wall {time.perf_counter() - t0:.0f} s")
+    print(
+        f"ratio ours/HF: {s['ratio_median']:.2f}x  (95% interval over prompts "
+        f"{s['ratio_ci95_lower']:.2f} to {s['ratio_ci95_upper']:.2f}; goal >= 1.2)"
+    )
+    print(
+        f"greedy acceptance (accepted/drafted): {s['acceptance']:.3f}; "
+        f"outputs token-identical: {s['all_identical']}; wall {time.perf_counter() - t0:.0f} s"
+    )
     if args.out:
         from sdsl_lib.io import atomic_write_csv, write_sidecar
 

@@ -36,8 +36,12 @@ def main() -> None:
         nstar_grid()
         warm.append(time.perf_counter() - t0)
     med = statistics.median(warm)
-    print(f"Table 7 mesh: {len(df)} optima from {n_eval:,} evaluations of Eq. 9 (plus 60 golden-section steps per optimum)")
-    print(f"  cold {cold:.3f} s   warm median {med:.3f} s (min {min(warm):.3f}, max {max(warm):.3f}) over {args.repeats} runs")
+    print(
+        f"Table 7 mesh: {len(df)} optima from {n_eval:,} evaluations of Eq. 9 (plus 60 golden-section steps per optimum)"
+    )
+    print(
+        f"  cold {cold:.3f} s   warm median {med:.3f} s (min {min(warm):.3f}, max {max(warm):.3f}) over {args.repeats} runs"
+    )
     print(f"  {med / n_eval * 1e9:.0f} ns per evaluation; goal < 1 s: {'met' if med < 1.0 else 'NOT met'}")
 
     k = np.random.default_rng(0).uniform(1.001, 600.0, n_eval)
@@ -47,7 +51,9 @@ def main() -> None:
     t0 = time.perf_counter()
     lambertw(-np.exp(-k), k=-1)
     theirs = time.perf_counter() - t0
-    print(f"W_-1 on {n_eval:,} points: library solver {ours:.3f} s, scipy.special.lambertw {theirs:.3f} s ({theirs / ours:.1f}x)")
+    print(
+        f"W_-1 on {n_eval:,} points: library solver {ours:.3f} s, scipy.special.lambertw {theirs:.3f} s ({theirs / ours:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

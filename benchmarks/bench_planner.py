@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from sdsl_lib.planner.hardware import get_preset
 from sdsl_lib.planner.core import plan
+from sdsl_lib.planner.hardware import get_preset
 
 EXAMPLE = dict(target_params=70e9, target_tokens=15e12, draft_tokens=2.4e12)
 
@@ -43,7 +43,9 @@ def main() -> None:
     cases = {
         "plan (FLOP model)": lambda: plan(**EXAMPLE, draws=args.draws, seed=0),
         "plan + hardware h200": lambda: plan(**EXAMPLE, draws=args.draws, seed=0, hardware=h200),
-        "plan + hardware h200 + batch sweep": lambda: plan(**EXAMPLE, draws=args.draws, seed=0, hardware=h200, batch_sweep=True),
+        "plan + hardware h200 + batch sweep": lambda: plan(
+            **EXAMPLE, draws=args.draws, seed=0, hardware=h200, batch_sweep=True
+        ),
     }
     print(f"{args.draws} draws, 70B target (D' = 15T), draft data 2.4T; warm = median of {args.repeats}")
     for name, fn in cases.items():
@@ -51,8 +53,18 @@ def main() -> None:
         print(f"  {name:<36} cold {cold:7.3f} s   warm {warm:7.3f} s   ({1e3 * warm / args.draws:.3f} ms/draw)")
     script = Path(sys.executable).with_name("sdsl")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "sdsl_lib.cli"]
-    cmd += ["plan", "--target-params", "70e9", "--target-tokens", "15e12", "--draft-tokens", "2.4e12",
-            "--draws", str(args.draws), "--json"]
+    cmd += [
+        "plan",
+        "--target-params",
+        "70e9",
+        "--target-tokens",
+        "15e12",
+        "--draft-tokens",
+        "2.4e12",
+        "--draws",
+        str(args.draws),
+        "--json",
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     print(f"  {'sdsl plan command (process start incl.)':<36} {time.perf_counter() - t0:7.3f} s")

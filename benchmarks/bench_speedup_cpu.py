@@ -30,8 +30,7 @@ GOAL = 1.5
 
 
 def retime(profile_name: str, draft: str, target: str, gamma: int, n_prompts: int) -> np.ndarray:
-    from sdsl_lib.measurement import corpus
-    from sdsl_lib.measurement import timing
+    from sdsl_lib.measurement import corpus, timing
     from sdsl_lib.measurement.decoding import autoregressive_generate, speculative_generate
     from sdsl_lib.measurement.pipeline import Context
     from sdsl_lib.measurement.profiles import get_profile
@@ -50,7 +49,7 @@ def retime(profile_name: str, draft: str, target: str, gamma: int, n_prompts: in
     for k, prompt in enumerate(prompts):
         prompt = prompt.to(dev)
         runs = {}
-        for name in (("ar", "sd") if k % 2 == 0 else ("sd", "ar")):
+        for name in ("ar", "sd") if k % 2 == 0 else ("sd", "ar"):
             if name == "ar":
                 runs[name] = autoregressive_generate(t, prompt, n)[1].total_time_s
             else:
@@ -73,11 +72,15 @@ def main() -> int:
     a = alpha.loc[(d, t)]
     ar = summ[(summ.method == "autoregressive") & (summ.draft == d) & (summ.target == t)].iloc[0]
     print(f"profile {args.profile}: best pair draft={d} target={t} gamma={g}")
-    print(f"  speedup (median over {int(best.n_prompts)} prompts) {best.speedup_median:.3f}x "
-          f"[95% interval {best.speedup_p025:.3f}, {best.speedup_p975:.3f}]   goal >= {GOAL}x")
+    print(
+        f"  speedup (median over {int(best.n_prompts)} prompts) {best.speedup_median:.3f}x "
+        f"[95% interval {best.speedup_p025:.3f}, {best.speedup_p975:.3f}]   goal >= {GOAL}x"
+    )
     print(f"  tokens/s: speculative {best.tokens_per_s_median:.1f}, autoregressive {ar.tokens_per_s_median:.1f}")
-    print(f"  alpha: teacher-forced {a.alpha_tf:.3f}, from TAR {a.alpha_tar:.3f}, greedy match "
-          f"(teacher-forced) {a.greedy_match_tf:.3f}, greedy acceptance in runs {a.greedy_acceptance_run:.3f}")
+    print(
+        f"  alpha: teacher-forced {a.alpha_tf:.3f}, from TAR {a.alpha_tar:.3f}, greedy match "
+        f"(teacher-forced) {a.greedy_match_tf:.3f}, greedy acceptance in runs {a.greedy_acceptance_run:.3f}"
+    )
     print(f"  tokens per iteration (greedy runs) {best.tokens_per_iteration_mean:.2f}")
     print(f"  cost ratio c: measured {a.c_measured:.3f} vs FLOP ratio N/M {a.c_flops:.4f}")
     pred = speedup(a.greedy_acceptance_run, g, a.c_measured)
@@ -88,12 +91,16 @@ def main() -> int:
     print(best_per_pair.round(3).to_string())
     if args.retime:
         r = retime(args.profile, d, t, g, args.retime)
-        print(f"  re-timed now on {r.size} prompts: median {np.median(r):.3f}x "
-              f"[{np.percentile(r, 2.5):.3f}, {np.percentile(r, 97.5):.3f}]")
+        print(
+            f"  re-timed now on {r.size} prompts: median {np.median(r):.3f}x "
+            f"[{np.percentile(r, 2.5):.3f}, {np.percentile(r, 97.5):.3f}]"
+        )
     if best.speedup_median < GOAL:
-        print(f"  SHORT of the {GOAL}x goal: with alpha = {a.greedy_acceptance_run:.2f} and a draft step costing "
-              f"c = {a.c_measured:.2f} target steps (per-call overhead dominates tiny models on CPU), "
-              f"Eq. 1 caps the speedup near {pred:.2f}x at this gamma.")
+        print(
+            f"  SHORT of the {GOAL}x goal: with alpha = {a.greedy_acceptance_run:.2f} and a draft step costing "
+            f"c = {a.c_measured:.2f} target steps (per-call overhead dominates tiny models on CPU), "
+            f"Eq. 1 caps the speedup near {pred:.2f}x at this gamma."
+        )
     return 0
 
 

@@ -167,7 +167,7 @@ print(f"example alpha = 0.3, c = 0.4: S(gamma = 1) = {s_int:.3f}; Eq. 3 at gamma
 
 fig, ax = plt.subplots(figsize=(4.6, 3.8))
 mesh = ax.pcolormesh(A, C, np.log2(best_speed), cmap="RdBu_r", vmin=-3, vmax=3, shading="auto", rasterized=True)
-fig.colorbar(mesh, ax=ax, label="log₂ best speed-up, γ ∈ {1…%d}" % GAMMA_MAX)
+fig.colorbar(mesh, ax=ax, label=f"log₂ best speed-up, γ ∈ {{1…{GAMMA_MAX}}}")
 ax.plot(alpha_axis, alpha_axis, "k-", lw=1.2, label="α = c: an integer γ pays below this line")
 ax.contour(A, C, continuous_pays.astype(float), levels=[0.5], colors="black", linestyles="--", linewidths=1.0)
 ax.plot([], [], "k--", lw=1.0, label="continuous γ: speculation_pays boundary")

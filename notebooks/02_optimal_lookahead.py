@@ -181,7 +181,7 @@ rows = []
 for a in CHECK_ALPHAS:
     for ratio in CHECK_RATIOS:
         n = ratio * CHECK_M
-        res = minimize_scalar(lambda g: -sd.throughput_per_flop(a, g, n, CHECK_M), bounds=(0.0, 500.0), method="bounded", options={"xatol": 1e-10})
+        res = minimize_scalar(lambda g, a=a, n=n: -sd.throughput_per_flop(a, g, n, CHECK_M), bounds=(0.0, 500.0), method="bounded", options={"xatol": 1e-10})
         rows.append(
             {
                 "alpha": a,

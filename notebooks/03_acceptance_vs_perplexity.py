@@ -32,8 +32,8 @@ from IPython.display import display
 
 import sdsl_lib as sd
 from sdsl_lib import nbtools, paper, plotting
-from sdsl_lib.laws.acceptance import fit_alpha_plane, fit_alpha_vs_draft_ppl
 from sdsl_lib.io import atomic_write_json
+from sdsl_lib.laws.acceptance import fit_alpha_plane, fit_alpha_vs_draft_ppl
 
 # %% tags=["parameters"]
 TARGET_PPL_READING = "table2"  # target perplexity y per pair: "table2" (Table 2's value for every pair: reproduces Table 3 exactly), "table1" or "as_printed" (erratum E1)

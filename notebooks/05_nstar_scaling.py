@@ -33,8 +33,8 @@ from IPython.display import display
 
 import sdsl_lib as sd
 from sdsl_lib import nbtools, paper, plotting
-from sdsl_lib.laws.constants import TABLE8_NSTAR_FULL, TABLE9_NSTAR_LINEAR, Table7Grid
 from sdsl_lib.io import atomic_write_json
+from sdsl_lib.laws.constants import TABLE8_NSTAR_FULL, TABLE9_NSTAR_LINEAR, Table7Grid
 
 # %% tags=["parameters"]
 N_LOW = 1e8  # smallest draft size of the N* search, parameters (Table 7)

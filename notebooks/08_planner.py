@@ -34,9 +34,9 @@ import pandas as pd
 from IPython.display import display
 
 from sdsl_lib import nbtools, paper, plotting
-from sdsl_lib.planner.hardware import get_preset
 from sdsl_lib.io import atomic_write_json
 from sdsl_lib.planner.core import plan
+from sdsl_lib.planner.hardware import get_preset
 
 # %% tags=["parameters"]
 TARGET_PARAMS = 70e9  # target size M of the worked example, parameters (a 70B model)

@@ -35,8 +35,8 @@ from IPython.display import display
 from scipy import stats
 
 import sdsl_lib as sd
-from sdsl_lib.analysis import ladder as la
 from sdsl_lib import nbtools, plotting
+from sdsl_lib.analysis import ladder as la
 from sdsl_lib.io import atomic_write_json
 
 # %% tags=["parameters"]

@@ -40,10 +40,10 @@ import pandas as pd
 from IPython.display import display
 
 import sdsl_lib as sd
-from sdsl_lib.analysis import ladder as la
 from sdsl_lib import nbtools, plotting
-from sdsl_lib.laws.acceptance import DraftPplFit
+from sdsl_lib.analysis import ladder as la
 from sdsl_lib.io import atomic_write_json
+from sdsl_lib.laws.acceptance import DraftPplFit
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # measured profile to read: a folder of data/measured/ (cpu, gpu, smoke)

@@ -55,8 +55,8 @@ import pandas as pd
 from IPython.display import display
 
 import sdsl_lib as sd
-from sdsl_lib.analysis import ladder as la
 from sdsl_lib import nbtools, plotting
+from sdsl_lib.analysis import ladder as la
 from sdsl_lib.io import atomic_write_json
 
 # %% tags=["parameters"]

@@ -40,6 +40,7 @@ def parse_count(text: str) -> float:
 
 def _count(unit: str):
     """argparse type: a positive finite count in ``unit``."""
+
     def parse(text):
         try:
             v = parse_count(text)
@@ -48,12 +49,15 @@ def _count(unit: str):
         if not (math.isfinite(v) and v > 0):
             raise argparse.ArgumentTypeError(f"must be a number > 0 ({unit}), got {text!r}")
         return v
+
     return parse
 
 
 def _real(low: float, high: float, low_open: bool, high_open: bool, what: str):
     """argparse type: a float in an interval, the interval named in the message."""
-    interval = f"{'(' if low_open else '['}{low:g}, {'inf' if math.isinf(high) else f'{high:g}'}{')' if high_open else ']'}"
+    interval = (
+        f"{'(' if low_open else '['}{low:g}, {'inf' if math.isinf(high) else f'{high:g}'}{')' if high_open else ']'}"
+    )
 
     def parse(text):
         try:
@@ -64,6 +68,7 @@ def _real(low: float, high: float, low_open: bool, high_open: bool, what: str):
         if not ok:
             raise argparse.ArgumentTypeError(f"must be {what} in {interval}, got {text!r}")
         return v
+
     return parse
 
 
@@ -79,6 +84,7 @@ def _integer(low: int, high: int | None = None):
         if v < low or (high is not None and v > high):
             raise argparse.ArgumentTypeError(f"must be {valid}, got {text!r}")
         return v
+
     return parse
 
 
@@ -107,10 +113,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sdsl_lib.planner.hardware import PRESET_NAMES
     from sdsl_lib.planner.core import UNCERTAINTY_MODES
+    from sdsl_lib.planner.hardware import PRESET_NAMES
 
-    parser = _Parser(prog="sdsl", description="Speculative Decoding Scaling Laws (arXiv:2603.11053) from the command line.")
+    parser = _Parser(
+        prog="sdsl", description="Speculative Decoding Scaling Laws (arXiv:2603.11053) from the command line."
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     p = sub.add_parser(
         "plan",
@@ -134,57 +142,145 @@ def build_parser() -> argparse.ArgumentParser:
     p._negative_number_matcher = re.compile(r"^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?[KMBGTkmbgt]?$")
     p.set_defaults(handler=_cmd_plan, subparser=p)
     g = p.add_argument_group("models")
-    g.add_argument("--target-params", type=_count("parameters"), required=True, metavar="M",
-                   help="target model size M, in parameters (e.g. 70e9 or 70B)")
-    g.add_argument("--target-tokens", type=_count("tokens"), metavar="D'",
-                   help="tokens the target was trained on, D' (e.g. 15e12 or 15T); needed for Eq. 8")
-    g.add_argument("--draft-tokens", type=_count("tokens"), metavar="D",
-                   help="tokens the draft (family) is trained on, D (e.g. 2.4e12); needed for Eq. 7")
-    g.add_argument("--draft-params", type=_count("parameters"), metavar="N",
-                   help="evaluate this draft size N (parameters, N < M) instead of searching for N*")
+    g.add_argument(
+        "--target-params",
+        type=_count("parameters"),
+        required=True,
+        metavar="M",
+        help="target model size M, in parameters (e.g. 70e9 or 70B)",
+    )
+    g.add_argument(
+        "--target-tokens",
+        type=_count("tokens"),
+        metavar="D'",
+        help="tokens the target was trained on, D' (e.g. 15e12 or 15T); needed for Eq. 8",
+    )
+    g.add_argument(
+        "--draft-tokens",
+        type=_count("tokens"),
+        metavar="D",
+        help="tokens the draft (family) is trained on, D (e.g. 2.4e12); needed for Eq. 7",
+    )
+    g.add_argument(
+        "--draft-params",
+        type=_count("parameters"),
+        metavar="N",
+        help="evaluate this draft size N (parameters, N < M) instead of searching for N*",
+    )
     g = p.add_argument_group("measured inputs (replace the laws)")
-    g.add_argument("--alpha", type=_real(0, 1, True, True, "an acceptance rate"), metavar="A",
-                   help="measured acceptance rate alpha, in (0, 1); needs --draft-params")
-    g.add_argument("--alpha-se", type=_real(0, 1, False, True, "a standard error"), metavar="SE",
-                   help="standard error of --alpha, in [0, 1); its draws are normal truncated to (0, 1)")
-    g.add_argument("--draft-ppl", type=_real(1, math.inf, False, True, "a perplexity"), metavar="X",
-                   help="measured draft perplexity x (>= 1, on the plane's evaluation set) used in Eq. 5 instead of Eq. 7; needs --draft-params")
-    g.add_argument("--target-ppl", type=_real(1, math.inf, False, True, "a perplexity"), metavar="Y",
-                   help="measured target perplexity y (>= 1) used in Eq. 5 instead of Eq. 8")
-    g.add_argument("--pairs", metavar="CSV",
-                   help="your own (draft, target) pairs, a CSV with columns draft_ppl,target_ppl,alpha (>= 4 rows): the "
-                        "plane of Eq. 5 is refitted on them and bootstrapped (default: the paper's 130 pairs, Table 3)")
+    g.add_argument(
+        "--alpha",
+        type=_real(0, 1, True, True, "an acceptance rate"),
+        metavar="A",
+        help="measured acceptance rate alpha, in (0, 1); needs --draft-params",
+    )
+    g.add_argument(
+        "--alpha-se",
+        type=_real(0, 1, False, True, "a standard error"),
+        metavar="SE",
+        help="standard error of --alpha, in [0, 1); its draws are normal truncated to (0, 1)",
+    )
+    g.add_argument(
+        "--draft-ppl",
+        type=_real(1, math.inf, False, True, "a perplexity"),
+        metavar="X",
+        help="measured draft perplexity x (>= 1, on the plane's evaluation set) used in Eq. 5 instead of Eq. 7; needs --draft-params",
+    )
+    g.add_argument(
+        "--target-ppl",
+        type=_real(1, math.inf, False, True, "a perplexity"),
+        metavar="Y",
+        help="measured target perplexity y (>= 1) used in Eq. 5 instead of Eq. 8",
+    )
+    g.add_argument(
+        "--pairs",
+        metavar="CSV",
+        help="your own (draft, target) pairs, a CSV with columns draft_ppl,target_ppl,alpha (>= 4 rows): the "
+        "plane of Eq. 5 is refitted on them and bootstrapped (default: the paper's 130 pairs, Table 3)",
+    )
     g = p.add_argument_group("uncertainty")
-    g.add_argument("--draws", type=_integer(1, MAX_DRAWS), default=1000, metavar="K",
-                   help=f"number of draws of the fitted laws (integer in [1, {MAX_DRAWS}])")
+    g.add_argument(
+        "--draws",
+        type=_integer(1, MAX_DRAWS),
+        default=1000,
+        metavar="K",
+        help=f"number of draws of the fitted laws (integer in [1, {MAX_DRAWS}])",
+    )
     g.add_argument("--seed", type=_integer(0), default=0, help="seed of the draws (integer >= 0)")
-    g.add_argument("--confidence", type=_real(0, 1, True, True, "a level"), default=0.95,
-                   help="level of the percentile intervals, in (0, 1)")
-    g.add_argument("--uncertainty", choices=UNCERTAINTY_MODES, default="all",
-                   help="which laws the draws resample: both, the alpha plane (pairs bootstrap), the pre-training law "
-                        "(independent truncated normals within Besiroglu et al.'s standard errors), or none")
+    g.add_argument(
+        "--confidence",
+        type=_real(0, 1, True, True, "a level"),
+        default=0.95,
+        help="level of the percentile intervals, in (0, 1)",
+    )
+    g.add_argument(
+        "--uncertainty",
+        choices=UNCERTAINTY_MODES,
+        default="all",
+        help="which laws the draws resample: both, the alpha plane (pairs bootstrap), the pre-training law "
+        "(independent truncated normals within Besiroglu et al.'s standard errors), or none",
+    )
     g = p.add_argument_group("search")
-    g.add_argument("--n-min", type=_count("parameters"), default=1e6, metavar="N",
-                   help="smallest draft size searched, in parameters")
-    g.add_argument("--n-max", type=_count("parameters"), default=None, metavar="N",
-                   help="largest draft size searched, in parameters (default M/2; must be < M)")
-    g.add_argument("--gamma-max", type=_integer(1, MAX_GAMMA), default=64, metavar="G",
-                   help=f"largest integer lookahead considered, in draft tokens per iteration (integer in [1, {MAX_GAMMA}])")
+    g.add_argument(
+        "--n-min",
+        type=_count("parameters"),
+        default=1e6,
+        metavar="N",
+        help="smallest draft size searched, in parameters",
+    )
+    g.add_argument(
+        "--n-max",
+        type=_count("parameters"),
+        default=None,
+        metavar="N",
+        help="largest draft size searched, in parameters (default M/2; must be < M)",
+    )
+    g.add_argument(
+        "--gamma-max",
+        type=_integer(1, MAX_GAMMA),
+        default=64,
+        metavar="G",
+        help=f"largest integer lookahead considered, in draft tokens per iteration (integer in [1, {MAX_GAMMA}])",
+    )
     g = p.add_argument_group("hardware (tokens per second with a roofline step-time model)")
-    g.add_argument("--hardware", choices=PRESET_NAMES, default=None,
-                   help="accelerator preset (datasheet numbers, see docs/planner.md); 'custom' needs the four options below")
-    g.add_argument("--bandwidth-gbs", type=_real(0, math.inf, True, True, "a bandwidth"), metavar="GB/s",
-                   help="memory bandwidth in GB/s (overrides the preset)")
-    g.add_argument("--peak-tflops", type=_real(0, math.inf, True, True, "a FLOP rate"), metavar="TFLOP/s",
-                   help="peak dense FLOP/s in the weights' precision, in TFLOP/s (overrides the preset)")
-    g.add_argument("--bytes-per-param", type=_real(0, math.inf, True, True, "a size"), metavar="BYTES",
-                   help="bytes per weight: 2 for bf16, 4 for fp32, ~0.5 for 4-bit (overrides the preset)")
-    g.add_argument("--overhead-ms", type=_real(0, math.inf, False, True, "a time"), metavar="MS",
-                   help="fixed cost of every forward step, in milliseconds, >= 0 (overrides the preset)")
-    g.add_argument("--batch-size", type=_integer(1), default=1, metavar="B",
-                   help="sequences decoded together (integer >= 1)")
-    g.add_argument("--batch-sweep", action="store_true",
-                   help="also tabulate tokens/s, best lookahead and speed-up for batch sizes 1, 2, 4, ..., 256")
+    g.add_argument(
+        "--hardware",
+        choices=PRESET_NAMES,
+        default=None,
+        help="accelerator preset (datasheet numbers, see docs/planner.md); 'custom' needs the four options below",
+    )
+    g.add_argument(
+        "--bandwidth-gbs",
+        type=_real(0, math.inf, True, True, "a bandwidth"),
+        metavar="GB/s",
+        help="memory bandwidth in GB/s (overrides the preset)",
+    )
+    g.add_argument(
+        "--peak-tflops",
+        type=_real(0, math.inf, True, True, "a FLOP rate"),
+        metavar="TFLOP/s",
+        help="peak dense FLOP/s in the weights' precision, in TFLOP/s (overrides the preset)",
+    )
+    g.add_argument(
+        "--bytes-per-param",
+        type=_real(0, math.inf, True, True, "a size"),
+        metavar="BYTES",
+        help="bytes per weight: 2 for bf16, 4 for fp32, ~0.5 for 4-bit (overrides the preset)",
+    )
+    g.add_argument(
+        "--overhead-ms",
+        type=_real(0, math.inf, False, True, "a time"),
+        metavar="MS",
+        help="fixed cost of every forward step, in milliseconds, >= 0 (overrides the preset)",
+    )
+    g.add_argument(
+        "--batch-size", type=_integer(1), default=1, metavar="B", help="sequences decoded together (integer >= 1)"
+    )
+    g.add_argument(
+        "--batch-sweep",
+        action="store_true",
+        help="also tabulate tokens/s, best lookahead and speed-up for batch sizes 1, 2, 4, ..., 256",
+    )
     g = p.add_argument_group("output")
     g.add_argument("--json", action="store_true", help="print JSON instead of the table (keys: docs/planner.md)")
     return parser
@@ -192,19 +288,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Names the planner uses in its messages -> the options a CLI user typed.
 _OPTION_OF = {
-    "target_params": "--target-params", "target_tokens": "--target-tokens", "draft_tokens": "--draft-tokens",
-    "draft_params": "--draft-params", "alpha_se": "--alpha-se", "alpha": "--alpha", "draft_ppl": "--draft-ppl",
-    "target_ppl": "--target-ppl", "pairs file": "--pairs", "draws": "--draws", "confidence": "--confidence",
-    "n_min": "--n-min", "n_max": "--n-max", "gamma_max": "--gamma-max", "batch_size": "--batch-size",
-    "bandwidth_gbs": "--bandwidth-gbs", "peak_tflops": "--peak-tflops", "bytes_per_param": "--bytes-per-param",
-    "overhead_ms": "--overhead-ms", "hardware": "--hardware",
+    "target_params": "--target-params",
+    "target_tokens": "--target-tokens",
+    "draft_tokens": "--draft-tokens",
+    "draft_params": "--draft-params",
+    "alpha_se": "--alpha-se",
+    "alpha": "--alpha",
+    "draft_ppl": "--draft-ppl",
+    "target_ppl": "--target-ppl",
+    "pairs file": "--pairs",
+    "draws": "--draws",
+    "confidence": "--confidence",
+    "n_min": "--n-min",
+    "n_max": "--n-max",
+    "gamma_max": "--gamma-max",
+    "batch_size": "--batch-size",
+    "bandwidth_gbs": "--bandwidth-gbs",
+    "peak_tflops": "--peak-tflops",
+    "bytes_per_param": "--bytes-per-param",
+    "overhead_ms": "--overhead-ms",
+    "hardware": "--hardware",
 }
 
 
 def _as_options(message: str) -> str:
     """Rewrite the planner's argument names as the CLI's option names."""
     if message.startswith("pairs file"):
-        return "--pairs" + message[len("pairs file"):]
+        return "--pairs" + message[len("pairs file") :]
     pattern = "|".join(re.escape(k) for k in sorted(_OPTION_OF, key=len, reverse=True))
     return re.sub(rf"(?<![\w-])({pattern})(?![\w])", lambda m: _OPTION_OF[m.group(1)], message)
 
@@ -245,19 +355,27 @@ def _hardware(args, parser):
 def _check_combinations(args, parser):
     """Cross-option rules, each reported as one line naming the option."""
     if args.draft_params is not None and args.draft_params >= args.target_params:
-        parser.error(f"argument --draft-params: must be smaller than --target-params (N < M), got {args.draft_params:g} >= {args.target_params:g}")
+        parser.error(
+            f"argument --draft-params: must be smaller than --target-params (N < M), got {args.draft_params:g} >= {args.target_params:g}"
+        )
     if args.alpha_se is not None and args.alpha is None:
         parser.error("argument --alpha-se: needs --alpha")
     if (args.alpha is not None or args.draft_ppl is not None) and args.draft_params is None:
         which = "--alpha" if args.alpha is not None else "--draft-ppl"
         parser.error(f"argument {which}: needs --draft-params (a measured value describes one particular draft)")
     if args.alpha is None and args.draft_ppl is None and args.draft_tokens is None:
-        parser.error("argument --draft-tokens: required (Eq. 7 needs the draft's training tokens) unless --draft-ppl or --alpha is given")
+        parser.error(
+            "argument --draft-tokens: required (Eq. 7 needs the draft's training tokens) unless --draft-ppl or --alpha is given"
+        )
     if args.alpha is None and args.target_ppl is None and args.target_tokens is None:
-        parser.error("argument --target-tokens: required (Eq. 8 needs the target's training tokens) unless --target-ppl or --alpha is given")
+        parser.error(
+            "argument --target-tokens: required (Eq. 8 needs the target's training tokens) unless --target-ppl or --alpha is given"
+        )
     n_max = args.n_max if args.n_max is not None else 0.5 * args.target_params
     if args.n_max is not None and args.n_max >= args.target_params:
-        parser.error(f"argument --n-max: must be smaller than --target-params, got {args.n_max:g} >= {args.target_params:g}")
+        parser.error(
+            f"argument --n-max: must be smaller than --target-params, got {args.n_max:g} >= {args.target_params:g}"
+        )
     if args.n_min >= n_max:
         parser.error(f"argument --n-min: must be smaller than --n-max ({n_max:g}), got {args.n_min:g}")
 
@@ -323,8 +441,11 @@ def render_table(result: dict) -> str:
         head += f"; draft N = {_fmt_count(inp['draft_params'])} params (given)"
     lines = [f"sdsl plan: {head}", "", f"  alpha: {result['paths']['alpha']}", f"  draft: {result['paths']['draft']}"]
     if unc["draws"]:
-        lines += [f"  uncertainty: {unc['draws']} draws (seed {unc['seed']}), {level} {unc['interval']}",
-                  f"    plane: {unc['plane']}", f"    law:   {unc['law']}"]
+        lines += [
+            f"  uncertainty: {unc['draws']} draws (seed {unc['seed']}), {level} {unc['interval']}",
+            f"    plane: {unc['plane']}",
+            f"    law:   {unc['law']}",
+        ]
         if inp["alpha"] is not None:
             lines.append(f"    alpha: {unc['alpha']}")
     else:
@@ -348,28 +469,40 @@ def render_table(result: dict) -> str:
             f"  {'':<24}{'draft N':>10}{'gamma':>7}{'alpha':>8}{'tokens/s':>11}{'speed-up':>10}    {level} interval (speed-up)",
         ]
         ivs = hw["intervals"]
-        rows = ((("flop_optimal", "given draft"),) if inp["draft_params"] else
-                (("flop_optimal", "FLOP-optimal draft"), ("latency_optimal", "latency-optimal draft")))
+        rows = (
+            (("flop_optimal", "given draft"),)
+            if inp["draft_params"]
+            else (("flop_optimal", "FLOP-optimal draft"), ("latency_optimal", "latency-optimal draft"))
+        )
         for name, label in rows:
             r = hw[name]
             iv = ivs.get(f"{name}_speedup")
             interval = f"[{_fmt('speedup', iv['lower'])}, {_fmt('speedup', iv['upper'])}]" if iv else ""
-            lines.append(f"  {label:<24}{_fmt_count(r['n_draft']):>10}{r['gamma']:>7.0f}{_fmt('alpha', r['alpha']):>8}"
-                         f"{r['tokens_per_s']:>11.4g}{_fmt('speedup', r['speedup']):>10}    {interval}")
+            lines.append(
+                f"  {label:<24}{_fmt_count(r['n_draft']):>10}{r['gamma']:>7.0f}{_fmt('alpha', r['alpha']):>8}"
+                f"{r['tokens_per_s']:>11.4g}{_fmt('speedup', r['speedup']):>10}    {interval}"
+            )
         if hw.get("batch_sweep"):
-            lines += ["", f"  batch sweep ({spec['name']}): tokens/s and best lookahead per batch size",
-                      f"  {'':>29}{'-- FLOP-optimal N --':>21}{'------- latency-optimal draft -------':>38}",
-                      f"  {'batch':>6}{'target tok/s':>14}{'bound':>9}{'gamma':>11}{'speed-up':>10}"
-                      f"{'best N':>10}{'gamma':>7}{'speed-up':>10}{'tok/s':>11}"]
+            lines += [
+                "",
+                f"  batch sweep ({spec['name']}): tokens/s and best lookahead per batch size",
+                f"  {'':>29}{'-- FLOP-optimal N --':>21}{'------- latency-optimal draft -------':>38}",
+                f"  {'batch':>6}{'target tok/s':>14}{'bound':>9}{'gamma':>11}{'speed-up':>10}"
+                f"{'best N':>10}{'gamma':>7}{'speed-up':>10}{'tok/s':>11}",
+            ]
             for r in hw["batch_sweep"]:
                 lines.append(
                     f"  {r['batch_size']:>6}{r['target_only_tokens_per_s']:>14.4g}{r['target_step_bound']:>9}"
                     f"{r['flop_optimal_gamma']:>11}{_fmt('speedup', r['flop_optimal_speedup']):>10}"
                     f"{_fmt_count(r['latency_optimal_n_draft']):>10}{r['latency_optimal_gamma']:>7}"
-                    f"{_fmt('speedup', r['latency_optimal_speedup']):>10}{r['latency_optimal_tokens_per_s']:>11.4g}")
+                    f"{_fmt('speedup', r['latency_optimal_speedup']):>10}{r['latency_optimal_tokens_per_s']:>11.4g}"
+                )
             stop = hw.get("stops_paying_at_batch")
-            lines.append(f"  speculation stops paying at batch {stop}" if stop else
-                         "  speculation pays at every batch size swept")
+            lines.append(
+                f"  speculation stops paying at batch {stop}"
+                if stop
+                else "  speculation pays at every batch size swept"
+            )
         for note in hw.get("notes", []):
             lines.append(f"  note: {note}")
     if result["notes"]:
@@ -388,12 +521,25 @@ def _cmd_plan(args, parser) -> int:
         parser.error(f"argument --hardware: {str(exc).splitlines()[0]}")
     try:
         result = plan(
-            args.target_params, args.target_tokens, args.draft_tokens,
-            draft_params=args.draft_params, alpha=args.alpha, alpha_se=args.alpha_se,
-            draft_ppl=args.draft_ppl, target_ppl=args.target_ppl, pairs=args.pairs,
-            draws=args.draws, seed=args.seed, confidence=args.confidence, uncertainty=args.uncertainty,
-            n_min=args.n_min, n_max=args.n_max, gamma_max=args.gamma_max,
-            hardware=hw, batch_size=args.batch_size, batch_sweep=args.batch_sweep,
+            args.target_params,
+            args.target_tokens,
+            args.draft_tokens,
+            draft_params=args.draft_params,
+            alpha=args.alpha,
+            alpha_se=args.alpha_se,
+            draft_ppl=args.draft_ppl,
+            target_ppl=args.target_ppl,
+            pairs=args.pairs,
+            draws=args.draws,
+            seed=args.seed,
+            confidence=args.confidence,
+            uncertainty=args.uncertainty,
+            n_min=args.n_min,
+            n_max=args.n_max,
+            gamma_max=args.gamma_max,
+            hardware=hw,
+            batch_size=args.batch_size,
+            batch_sweep=args.batch_sweep,
         )
     except ValueError as exc:
         parser.error(_as_options(str(exc).splitlines()[0]))

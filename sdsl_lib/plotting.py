@@ -43,7 +43,18 @@ FAMILIES = ("OPT", "Qwen1.5", "Qwen2.5", "LLaMA-3", "Seed-OSS")
 
 # seaborn's "colorblind" palette (Wong 2011), written out so the colours do not depend on the
 # seaborn version and a family keeps its colour in every figure.
-_COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9"]
+_COLORBLIND = [
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#fbafe4",
+    "#949494",
+    "#ece133",
+    "#56b4e9",
+]
 
 #: Fixed colour per model family.
 FAMILY_COLOURS = dict(zip(FAMILIES, _COLORBLIND))

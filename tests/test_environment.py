@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +23,9 @@ def test_environment_yml_matches_pyproject():
     assert "-e .[test]" in pip_section
     # ...and its conda-side packages, if any, must be a subset of pyproject's dependencies.
     conda_pkgs = {_name(d) for d in env["dependencies"] if isinstance(d, str) and not d.startswith("python")} - {"pip"}
-    declared = {_name(r) for r in project["dependencies"]} | {_name(r) for r in project["optional-dependencies"]["test"]}
+    declared = {_name(r) for r in project["dependencies"]} | {
+        _name(r) for r in project["optional-dependencies"]["test"]
+    }
     assert conda_pkgs <= declared, conda_pkgs - declared
 
 

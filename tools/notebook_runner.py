@@ -316,7 +316,13 @@ def execute(notebook: Path, cfg: RunConfig) -> dict:
     if not results.exists():
         raise RuntimeError(f"{notebook.name} ran but wrote no results file {results}")
     figures = json.loads(results.read_text()).get("figures", [])
-    record = {"notebook": notebook.name, "fingerprint": key, "figures": sorted(figures), "seconds": round(seconds, 1), "parameters": params}
+    record = {
+        "notebook": notebook.name,
+        "fingerprint": key,
+        "figures": sorted(figures),
+        "seconds": round(seconds, 1),
+        "parameters": params,
+    }
     atomic_write_json(_stamp_path(notebook, cfg), record)
     return record
 
@@ -396,7 +402,9 @@ def _title(nb) -> str:
     return ""
 
 
-def build_report(executed_dir: Path = DEFAULT_EXECUTED, report_dir: Path = DEFAULT_REPORT, figures_dir: Path = DEFAULT_FIGURES) -> Path:
+def build_report(
+    executed_dir: Path = DEFAULT_EXECUTED, report_dir: Path = DEFAULT_REPORT, figures_dir: Path = DEFAULT_FIGURES
+) -> Path:
     """Convert every executed notebook to HTML (only those newer than their page) and write an index."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -416,7 +424,9 @@ def build_report(executed_dir: Path = DEFAULT_EXECUTED, report_dir: Path = DEFAU
             atomic_write_text(page, body)
         stamp = executed_dir / ".stamps" / f"{path.stem}.json"
         record = json.loads(stamp.read_text()) if stamp.exists() else {}
-        failed = any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        failed = any(
+            o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+        )
         figs = ", ".join(
             f'<a href="{html.escape(os.path.relpath(figures_dir / f, report_dir))}">{html.escape(Path(f).stem)}</a>'
             for f in record.get("figures", [])
@@ -456,7 +466,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-results", type=Path, help="results folder (default data/results/, or OUT/results)")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="notebooks run at once (default 2)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    p.add_argument("--report-only", "--report", dest="report_only", action="store_true", help="only rebuild the HTML report (`make report`)")
+    p.add_argument(
+        "--report-only",
+        "--report",
+        dest="report_only",
+        action="store_true",
+        help="only rebuild the HTML report (`make report`)",
+    )
     p.add_argument("--list", action="store_true", help="print which notebooks are stale and exit")
     return p
 

@@ -40,9 +40,9 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from sdsl_lib.io import repo_root
 from sdsl_lib.laws.acceptance import fit_alpha_plane, fit_alpha_vs_draft_ppl, tar_model
 from sdsl_lib.laws.constants import BESIROGLU_2024, AlphaPlane, ChinchillaLaw
-from sdsl_lib.io import repo_root
 from sdsl_lib.laws.optimal import OptimalDraft, optimal_draft_size, predicted_alpha
 from sdsl_lib.laws.pretraining import ChinchillaFit, fit_chinchilla
 from sdsl_lib.laws.speculation import expected_accepted_drafts, optimal_lookahead, speedup
@@ -88,23 +88,78 @@ __all__ = [
 
 #: The measured files and the columns this module reads from each (``data/measured/README.md``).
 FILES = {
-    "models": ("models.csv", ["model", "role", "n_params", "n_params_non_embedding", "n_tokens", "val_loss_nats", "val_ppl", "test_ppl"]),
+    "models": (
+        "models.csv",
+        ["model", "role", "n_params", "n_params_non_embedding", "n_tokens", "val_loss_nats", "val_ppl", "test_ppl"],
+    ),
     "loss_curves": ("loss_curves.csv", ["model", "step", "n_tokens", "train_loss_nats", "val_loss_subset_nats"]),
-    "loss_budget_points": ("loss_budget_points.csv", ["model", "n_params", "n_params_non_embedding", "n_tokens", "val_loss_nats", "branch"]),
+    "loss_budget_points": (
+        "loss_budget_points.csv",
+        ["model", "n_params", "n_params_non_embedding", "n_tokens", "val_loss_nats", "branch"],
+    ),
     "alpha": (
         "alpha.csv",
-        ["draft", "target", "n_params_draft", "n_params_target", "n_tokens_draft", "n_tokens_target", "draft_val_ppl", "target_val_ppl",
-         "draft_test_ppl", "target_test_ppl", "alpha_tf", "alpha_tf_ci95_lower", "alpha_tf_ci95_upper", "alpha_tar",
-         "alpha_tar_ci95_lower", "alpha_tar_ci95_upper", "greedy_match_tf", "greedy_match_tf_ci95_lower",
-         "greedy_match_tf_ci95_upper", "greedy_acceptance_run", "c_flops", "c_measured"],
+        [
+            "draft",
+            "target",
+            "n_params_draft",
+            "n_params_target",
+            "n_tokens_draft",
+            "n_tokens_target",
+            "draft_val_ppl",
+            "target_val_ppl",
+            "draft_test_ppl",
+            "target_test_ppl",
+            "alpha_tf",
+            "alpha_tf_ci95_lower",
+            "alpha_tf_ci95_upper",
+            "alpha_tar",
+            "alpha_tar_ci95_lower",
+            "alpha_tar_ci95_upper",
+            "greedy_match_tf",
+            "greedy_match_tf_ci95_lower",
+            "greedy_match_tf_ci95_upper",
+            "greedy_acceptance_run",
+            "c_flops",
+            "c_measured",
+        ],
     ),
     "tar": ("tar.csv", ["draft", "target", "gamma", "n_iterations_full", "tar_no_bonus", "tar_no_bonus_std"]),
-    "acceptance_by_position": ("acceptance_by_position.csv", ["draft", "target", "temperature", "gamma", "position", "attempts", "accepts"]),
-    "cost_calibration": ("cost_calibration.csv", ["model", "role", "n_params", "n_new_tokens", "latency_median_s", "latency_p025_s", "latency_p975_s"]),
-    "throughput": ("throughput.csv", ["draft", "target", "gamma", "method", "prompt_idx", "new_tokens", "time_s", "tokens_per_s", "speedup_vs_autoregressive"]),
+    "acceptance_by_position": (
+        "acceptance_by_position.csv",
+        ["draft", "target", "temperature", "gamma", "position", "attempts", "accepts"],
+    ),
+    "cost_calibration": (
+        "cost_calibration.csv",
+        ["model", "role", "n_params", "n_new_tokens", "latency_median_s", "latency_p025_s", "latency_p975_s"],
+    ),
+    "throughput": (
+        "throughput.csv",
+        [
+            "draft",
+            "target",
+            "gamma",
+            "method",
+            "prompt_idx",
+            "new_tokens",
+            "time_s",
+            "tokens_per_s",
+            "speedup_vs_autoregressive",
+        ],
+    ),
     "throughput_summary": (
         "throughput_summary.csv",
-        ["draft", "target", "method", "gamma", "n_prompts", "speedup_median", "speedup_p025", "speedup_p975", "tokens_per_iteration_mean"],
+        [
+            "draft",
+            "target",
+            "method",
+            "gamma",
+            "n_prompts",
+            "speedup_median",
+            "speedup_p025",
+            "speedup_p975",
+            "tokens_per_iteration_mean",
+        ],
     ),
     "hf_baseline": ("hf_baseline.csv", ["draft", "target", "engine", "gamma", "tokens_per_s"]),
 }
@@ -160,7 +215,9 @@ def measured_dir(profile: str | os.PathLike, root: str | os.PathLike | None = No
     path = base / str(profile)
     if not path.is_dir():
         have = sorted(q.name for q in base.iterdir() if q.is_dir()) if base.is_dir() else []
-        raise ValueError(f"profile must name a measured folder under {base} (have: {have or 'none'}), got {str(profile)!r}")
+        raise ValueError(
+            f"profile must name a measured folder under {base} (have: {have or 'none'}), got {str(profile)!r}"
+        )
     return path
 
 
@@ -198,7 +255,9 @@ def load_measured(profile: str | os.PathLike, root: str | os.PathLike | None = N
         f = path / name
         if not f.is_file():
             if key in require:
-                raise ValueError(f"{path} lacks {name} (needed: {require}); run `python -m sdsl_lib.measurement.pipeline --profile {path.name}`")
+                raise ValueError(
+                    f"{path} lacks {name} (needed: {require}); run `python -m sdsl_lib.measurement.pipeline --profile {path.name}`"
+                )
             continue
         df = pd.read_csv(f)
         missing = [c for c in columns if c not in df.columns]
@@ -268,7 +327,11 @@ def interval_verdict(lo, hi, *, below=None, above=None, contains=None, within=No
     if within is not None:
         if within < 0:
             raise ValueError(f"within must be >= 0, got {within!r}")
-        return "supported" if -within <= lo and hi <= within else ("contradicted" if lo > within or hi < -within else "inconclusive")
+        return (
+            "supported"
+            if -within <= lo and hi <= within
+            else ("contradicted" if lo > within or hi < -within else "inconclusive")
+        )
     return "supported" if lo <= contains <= hi else "contradicted"
 
 
@@ -307,8 +370,14 @@ def _need(df: pd.DataFrame, name: str, columns) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def fit_ladder_law(points: pd.DataFrame, params_column: str = "n_params", loss_column: str = "val_loss_nats",
-                   bootstrap: int = 0, seed: int = 0, grid: dict | None = None) -> ChinchillaFit:
+def fit_ladder_law(
+    points: pd.DataFrame,
+    params_column: str = "n_params",
+    loss_column: str = "val_loss_nats",
+    bootstrap: int = 0,
+    seed: int = 0,
+    grid: dict | None = None,
+) -> ChinchillaFit:
     r"""Fit the Chinchilla form :math:`L(N, D) = E + A/N^{\nu} + B/D^{\delta}` (Eq. 2) to the ladder.
 
     A thin wrapper of :func:`sdsl_lib.laws.pretraining.fit_chinchilla` (Hoffmann et al.'s approach 3,
@@ -334,9 +403,15 @@ def fit_ladder_law(points: pd.DataFrame, params_column: str = "n_params", loss_c
         3^5 grid. A smaller grid is faster (each start costs one L-BFGS run).
     """
     _need(points, "points", [params_column, "n_tokens", loss_column])
-    return fit_chinchilla(points[params_column].to_numpy(float), points["n_tokens"].to_numpy(float),
-                          points[loss_column].to_numpy(float), bootstrap=bootstrap, seed=seed, grid=grid,
-                          source=f"fitted on the measured ladder ({params_column}, {loss_column})")
+    return fit_chinchilla(
+        points[params_column].to_numpy(float),
+        points["n_tokens"].to_numpy(float),
+        points[loss_column].to_numpy(float),
+        bootstrap=bootstrap,
+        seed=seed,
+        grid=grid,
+        source=f"fitted on the measured ladder ({params_column}, {loss_column})",
+    )
 
 
 def law_comparison(fit: ChinchillaFit, reference: ChinchillaLaw = BESIROGLU_2024) -> pd.DataFrame:
@@ -352,14 +427,28 @@ def law_comparison(fit: ChinchillaFit, reference: ChinchillaLaw = BESIROGLU_2024
         ours, ref = getattr(fit.law, p), getattr(reference, p)
         lo = float(boot.loc[p, "ci95_lower"]) if boot is not None else math.nan
         hi = float(boot.loc[p, "ci95_upper"]) if boot is not None else math.nan
-        rows.append({"parameter": p, "ours": ours, "ci95_lower": lo, "ci95_upper": hi, "reference": ref,
-                     "reference_se": getattr(reference, f"{p}_se"), "ours_over_reference": ours / ref,
-                     "reference_in_ci": bool(lo <= ref <= hi) if boot is not None else None})
+        rows.append(
+            {
+                "parameter": p,
+                "ours": ours,
+                "ci95_lower": lo,
+                "ci95_upper": hi,
+                "reference": ref,
+                "reference_se": getattr(reference, f"{p}_se"),
+                "ours_over_reference": ours / ref,
+                "reference_in_ci": bool(lo <= ref <= hi) if boot is not None else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def law_multistart_spread(points: pd.DataFrame, params_column: str = "n_params", loss_column: str = "val_loss_nats",
-                          rel_tolerance: float = 0.05, grid: dict | None = None) -> pd.DataFrame:
+def law_multistart_spread(
+    points: pd.DataFrame,
+    params_column: str = "n_params",
+    loss_column: str = "val_loss_nats",
+    rel_tolerance: float = 0.05,
+    grid: dict | None = None,
+) -> pd.DataFrame:
     r"""How weakly the ladder identifies the law: every local optimum the multistart finds.
 
     Runs :func:`fit_chinchilla` from each initial point of ``grid`` separately (the same grid it
@@ -369,13 +458,21 @@ def law_multistart_spread(points: pd.DataFrame, params_column: str = "n_params",
     with few sizes over one decade and one epoch, :math:`E` and :math:`A/N^{\nu}` trade off.
     """
     _need(points, "points", [params_column, "n_tokens", loss_column])
-    grid = grid or {"a": [0.0, 5.0, 10.0], "b": [0.0, 5.0], "e": [-1.0, 1.0], "nu": [0.1, 0.4, 1.0], "delta": [0.1, 0.4]}
+    grid = grid or {
+        "a": [0.0, 5.0, 10.0],
+        "b": [0.0, 5.0],
+        "e": [-1.0, 1.0],
+        "nu": [0.1, 0.4, 1.0],
+        "delta": [0.1, 0.4],
+    }
     n, d, l = (points[c].to_numpy(float) for c in (params_column, "n_tokens", loss_column))
     rows = []
     keys = ("a", "b", "e", "nu", "delta")
     for start in itertools.product(*(grid[k] for k in keys)):
         f = fit_chinchilla(n, d, l, grid={k: [v] for k, v in zip(keys, start)})
-        rows.append({"E": f.law.E, "A": f.law.A, "B": f.law.B, "nu": f.law.nu, "delta": f.law.delta, "objective": f.objective})
+        rows.append(
+            {"E": f.law.E, "A": f.law.A, "B": f.law.B, "nu": f.law.nu, "delta": f.law.delta, "objective": f.objective}
+        )
     out = pd.DataFrame(rows).sort_values("objective").reset_index(drop=True)
     best = out["objective"].min()
     out["near_best"] = out["objective"] <= best * (1.0 + rel_tolerance) + 1e-15
@@ -405,11 +502,18 @@ def alpha_three_ways(alpha: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for m in ALPHA_METHODS:
         lo, hi = (f"{m}_ci95_lower", f"{m}_ci95_upper")
-        frames.append(pd.DataFrame({
-            "draft": alpha["draft"], "target": alpha["target"], "method": m, "alpha": alpha[m].astype(float),
-            "ci95_lower": alpha[lo].astype(float) if lo in alpha else np.nan,
-            "ci95_upper": alpha[hi].astype(float) if hi in alpha else np.nan,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "draft": alpha["draft"],
+                    "target": alpha["target"],
+                    "method": m,
+                    "alpha": alpha[m].astype(float),
+                    "ci95_lower": alpha[lo].astype(float) if lo in alpha else np.nan,
+                    "ci95_upper": alpha[hi].astype(float) if hi in alpha else np.nan,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -447,14 +551,30 @@ def alpha_disagreement(alpha: pd.DataFrame, a: str = "alpha_tar", b: str = "alph
     ha, hb = half(a), half(b)
     diff = da - db
     h = np.sqrt(ha**2 + hb**2)
-    per = pd.DataFrame({"draft": alpha["draft"], "target": alpha["target"], a: da, b: db, "diff": diff,
-                        "diff_ci95_lower": diff - h, "diff_ci95_upper": diff + h,
-                        "overlap": np.abs(diff) <= ha + hb})
+    per = pd.DataFrame(
+        {
+            "draft": alpha["draft"],
+            "target": alpha["target"],
+            a: da,
+            b: db,
+            "diff": diff,
+            "diff_ci95_lower": diff - h,
+            "diff_ci95_upper": diff + h,
+            "overlap": np.abs(diff) <= ha + hb,
+        }
+    )
     ok = np.isfinite(diff)
     m, lo, hi = mean_ci(diff[ok])
     rho = float(stats.spearmanr(da[ok], db[ok]).statistic) if ok.sum() >= 3 else math.nan
-    return {"per_pair": per, "mean_diff": m, "mean_diff_ci95": [lo, hi], "mean_abs_diff": float(np.abs(diff[ok]).mean()) if ok.any() else math.nan,
-            "share_overlapping": float(per.loc[ok, "overlap"].mean()) if ok.any() else math.nan, "spearman_rho": rho, "n_pairs": int(ok.sum())}
+    return {
+        "per_pair": per,
+        "mean_diff": m,
+        "mean_diff_ci95": [lo, hi],
+        "mean_abs_diff": float(np.abs(diff[ok]).mean()) if ok.any() else math.nan,
+        "share_overlapping": float(per.loc[ok, "overlap"].mean()) if ok.any() else math.nan,
+        "spearman_rho": rho,
+        "n_pairs": int(ok.sum()),
+    }
 
 
 @dataclass(frozen=True)
@@ -520,11 +640,19 @@ def fit_ladder_plane(alpha: pd.DataFrame, alpha_column: str = "alpha_tf", ppl_sp
     se = np.asarray(res.bse) if dof > 0 else np.full(2, np.nan)
     t = stats.t.ppf(0.975, dof) if dof > 0 else np.nan
     est = np.asarray(res.params)
-    table = pd.DataFrame({"parameter": ["A", "B", "C"], "estimate": [est[0], 0.0, est[1]], "std_error": [se[0], np.nan, se[1]],
-                          "margin_of_error_95": [t * se[0], np.nan, t * se[1]],
-                          "ci95_lower": [est[0] - t * se[0], np.nan, est[1] - t * se[1]],
-                          "ci95_upper": [est[0] + t * se[0], np.nan, est[1] + t * se[1]]})
-    plane = AlphaPlane(A=float(est[0]), B=0.0, C=float(est[1]), source="fit_ladder_plane (reduced: one target perplexity)")
+    table = pd.DataFrame(
+        {
+            "parameter": ["A", "B", "C"],
+            "estimate": [est[0], 0.0, est[1]],
+            "std_error": [se[0], np.nan, se[1]],
+            "margin_of_error_95": [t * se[0], np.nan, t * se[1]],
+            "ci95_lower": [est[0] - t * se[0], np.nan, est[1] - t * se[1]],
+            "ci95_upper": [est[0] + t * se[0], np.nan, est[1] + t * se[1]],
+        }
+    )
+    plane = AlphaPlane(
+        A=float(est[0]), B=0.0, C=float(est[1]), source="fit_ladder_plane (reduced: one target perplexity)"
+    )
     r2 = float(res.rsquared) if np.ptp(a) > 0 else math.nan
     return LadderPlane(plane, table, r2, float(res.ssr / a.size), int(a.size), False, alpha_column, ppl_split)
 
@@ -622,8 +750,11 @@ def iid_check(pos: pd.DataFrame, alpha: pd.DataFrame | None = None, alpha_column
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
-                    res = sm.GLM(np.column_stack([acc, att - acc]), sm.add_constant(g["position"].to_numpy(float)),
-                                 family=sm.families.Binomial()).fit()
+                    res = sm.GLM(
+                        np.column_stack([acc, att - acc]),
+                        sm.add_constant(g["position"].to_numpy(float)),
+                        family=sm.families.Binomial(),
+                    ).fit()
                     fitted = True
                 except (ValueError, np.linalg.LinAlgError):
                     fitted = False
@@ -639,11 +770,23 @@ def iid_check(pos: pd.DataFrame, alpha: pd.DataFrame | None = None, alpha_column
         full[:k] = rates[:k]
         tok_pos = float(np.cumprod(full).sum())
         tok_iid = float(expected_accepted_drafts(a_pool, gmax))
-        row = {"draft": d, "target": t, "temperature": float(temp), "gamma_max": gmax, "n_positions": int(g.shape[0]),
-               "attempts": int(att.sum()), "alpha_pooled": float(a_pool), "chi2_p": chi2_p, "logit_slope": slope,
-               "logit_slope_ci95_lower": s_lo, "logit_slope_ci95_upper": s_hi,
-               "max_abs_dev": float(np.max(np.abs(rates - a_pool))), "tokens_positional": tok_pos, "tokens_iid": tok_iid,
-               "tokens_rel_error": (tok_iid - tok_pos) / tok_pos if tok_pos > 0 else math.nan}
+        row = {
+            "draft": d,
+            "target": t,
+            "temperature": float(temp),
+            "gamma_max": gmax,
+            "n_positions": int(g.shape[0]),
+            "attempts": int(att.sum()),
+            "alpha_pooled": float(a_pool),
+            "chi2_p": chi2_p,
+            "logit_slope": slope,
+            "logit_slope_ci95_lower": s_lo,
+            "logit_slope_ci95_upper": s_hi,
+            "max_abs_dev": float(np.max(np.abs(rates - a_pool))),
+            "tokens_positional": tok_pos,
+            "tokens_iid": tok_iid,
+            "tokens_rel_error": (tok_iid - tok_pos) / tok_pos if tok_pos > 0 else math.nan,
+        }
         if ref is not None and (d, t) in ref.index:
             a_ref = float(ref.loc[(d, t)])
             row["alpha_ref"] = a_ref
@@ -664,7 +807,9 @@ def tar_vs_eq12(tar: pd.DataFrame, alpha: pd.DataFrame, alpha_column: str = "alp
     df = tar.merge(alpha[["draft", "target", alpha_column]], on=["draft", "target"], how="left")
     ok = np.isfinite(df[alpha_column].to_numpy(float))
     df = df[ok].copy()
-    df["tar_predicted"] = np.asarray(tar_model(df[alpha_column].to_numpy(float).clip(0, 1), df["gamma"].to_numpy(float), counts_bonus=False))
+    df["tar_predicted"] = np.asarray(
+        tar_model(df[alpha_column].to_numpy(float).clip(0, 1), df["gamma"].to_numpy(float), counts_bonus=False)
+    )
     half = 1.96 * df["tar_no_bonus_std"] / np.sqrt(df["n_iterations_full"].clip(lower=1))
     df["tar_ci95_lower"], df["tar_ci95_upper"] = df["tar_no_bonus"] - half, df["tar_no_bonus"] + half
     df["rel_error"] = df["tar_predicted"] / df["tar_no_bonus"] - 1.0
@@ -712,14 +857,26 @@ def measured_optimal_draft(summary: pd.DataFrame, models: pd.DataFrame, size_col
     for t, g in best.groupby("target", sort=False):
         g = g.sort_values("speedup", ascending=False)
         top = g.iloc[0]
-        rows.append({"target": t, "m_target": size[t], "draft": top["draft"], "n_draft": size[top["draft"]],
-                     "best_gamma": int(top["best_gamma"]), "speedup": top["speedup"], "speedup_p025": top["speedup_p025"],
-                     "speedup_p975": top["speedup_p975"], "runner_up": g.iloc[1]["draft"] if len(g) > 1 else None,
-                     "runner_up_speedup": g.iloc[1]["speedup"] if len(g) > 1 else math.nan})
+        rows.append(
+            {
+                "target": t,
+                "m_target": size[t],
+                "draft": top["draft"],
+                "n_draft": size[top["draft"]],
+                "best_gamma": int(top["best_gamma"]),
+                "speedup": top["speedup"],
+                "speedup_p025": top["speedup_p025"],
+                "speedup_p975": top["speedup_p975"],
+                "runner_up": g.iloc[1]["draft"] if len(g) > 1 else None,
+                "runner_up_speedup": g.iloc[1]["speedup"] if len(g) > 1 else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def bootstrap_optimal_draft(throughput: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def bootstrap_optimal_draft(
+    throughput: pd.DataFrame, n_boot: int = 1000, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     r"""Resample prompts to see how firmly the fastest draft and its speed-up are identified.
 
     Every pair is timed on the same prompts, so one bootstrap draw resamples prompt indices once and
@@ -742,7 +899,9 @@ def bootstrap_optimal_draft(throughput: pd.DataFrame, n_boot: int = 1000, seed: 
     spec = throughput[throughput["method"] == "speculative"]
     shares, best_rows = [], []
     for t, g in spec.groupby("target", sort=False):
-        cube = g.pivot_table(index=["draft", "gamma"], columns="prompt_idx", values="speedup_vs_autoregressive", aggfunc="mean")
+        cube = g.pivot_table(
+            index=["draft", "gamma"], columns="prompt_idx", values="speedup_vs_autoregressive", aggfunc="mean"
+        )
         vals = cube.to_numpy(float)  # (draft x gamma, prompts)
         drafts = cube.index.get_level_values("draft").to_numpy()
         names = list(dict.fromkeys(drafts))
@@ -754,14 +913,25 @@ def bootstrap_optimal_draft(throughput: pd.DataFrame, n_boot: int = 1000, seed: 
             shares.append({"target": t, "draft": d, "share": float(np.mean(win == i))})
         observed = np.nanmedian(vals, axis=1)
         k = int(np.nanargmax(observed))
-        best_rows.append({"target": t, "draft": cube.index[k][0], "gamma": int(cube.index[k][1]), "speedup": float(observed[k]),
-                          "speedup_ci95_lower": float(np.percentile(med[k], 2.5)),
-                          "speedup_ci95_upper": float(np.percentile(med[k], 97.5))})
+        best_rows.append(
+            {
+                "target": t,
+                "draft": cube.index[k][0],
+                "gamma": int(cube.index[k][1]),
+                "speedup": float(observed[k]),
+                "speedup_ci95_lower": float(np.percentile(med[k], 2.5)),
+                "speedup_ci95_upper": float(np.percentile(med[k], 97.5)),
+            }
+        )
     return pd.DataFrame(shares), pd.DataFrame(best_rows)
 
 
-def speedup_predictions(summary: pd.DataFrame, alpha: pd.DataFrame, alpha_column: str = "greedy_match_tf",
-                        calibration: pd.DataFrame | None = None) -> pd.DataFrame:
+def speedup_predictions(
+    summary: pd.DataFrame,
+    alpha: pd.DataFrame,
+    alpha_column: str = "greedy_match_tf",
+    calibration: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     r"""Measured speed-up of every (pair, gamma) beside Eq. 1 under two cost models.
 
     .. math:: S = \frac{1 - \alpha^{\gamma + 1}}{(1 - \alpha)(\gamma c + 1)} \qquad \text{(Eq. 1)}
@@ -780,9 +950,14 @@ def speedup_predictions(summary: pd.DataFrame, alpha: pd.DataFrame, alpha_column
     (``greedy_match_tf``, or ``greedy_acceptance_run`` which comes from these very runs and so
     isolates the cost model); ``alpha_tf`` (temperature 1) answers a different question.
     """
-    _need(alpha, "alpha", ["draft", "target", alpha_column, "c_measured", "c_flops", "n_params_draft", "n_params_target"])
+    _need(
+        alpha, "alpha", ["draft", "target", alpha_column, "c_measured", "c_flops", "n_params_draft", "n_params_target"]
+    )
     s = summary[summary["method"] == "speculative"].merge(
-        alpha[["draft", "target", alpha_column, "c_measured", "c_flops", "n_params_draft", "n_params_target"]], on=["draft", "target"], how="left")
+        alpha[["draft", "target", alpha_column, "c_measured", "c_flops", "n_params_draft", "n_params_target"]],
+        on=["draft", "target"],
+        how="left",
+    )
     a = s[alpha_column].to_numpy(float).clip(0.0, 1.0)
     g = s["gamma"].to_numpy(float)
     s["alpha_used"] = a
@@ -821,7 +996,9 @@ def _gamma_star_c(alpha, c):
     return out
 
 
-def optimal_gamma_table(summary: pd.DataFrame, alpha: pd.DataFrame, alpha_column: str = "greedy_match_tf") -> pd.DataFrame:
+def optimal_gamma_table(
+    summary: pd.DataFrame, alpha: pd.DataFrame, alpha_column: str = "greedy_match_tf"
+) -> pd.DataFrame:
     r"""Measured best lookahead of each pair against Eq. 13.
 
     Columns: ``best_gamma`` (measured, integer, among the gammas timed); ``gamma_eq13_flops``
@@ -857,7 +1034,9 @@ def flop_gain_measured(summary: pd.DataFrame, alpha: pd.DataFrame) -> pd.DataFra
     wall-clock fastest one separates the cost model (FLOPs vs seconds) from the acceptance law.
     """
     _need(summary, "summary", ["draft", "target", "method", "gamma", "tokens_per_iteration_mean"])
-    s = summary[summary["method"] == "speculative"].merge(alpha[["draft", "target", "n_params_draft", "n_params_target"]], on=["draft", "target"])
+    s = summary[summary["method"] == "speculative"].merge(
+        alpha[["draft", "target", "n_params_draft", "n_params_target"]], on=["draft", "target"]
+    )
     n, m, g = (s[c].to_numpy(float) for c in ("n_params_draft", "n_params_target", "gamma"))
     s["flop_gain"] = s["tokens_per_iteration_mean"].to_numpy(float) * m / (m + g * n)
     return s
@@ -872,8 +1051,9 @@ def nstar_grid_for(m_max: float, n_min: float = 1e3, n_points: int = 2000) -> np
     return np.logspace(np.log10(n_min), np.log10(m_max), n_points + 1)[:-1]
 
 
-def predicted_nstar(m_target, d_draft, d_target, plane: AlphaPlane, law: ChinchillaLaw, n_min: float = 1e3,
-                    n_points: int = 2000) -> tuple[OptimalDraft, np.ndarray]:
+def predicted_nstar(
+    m_target, d_draft, d_target, plane: AlphaPlane, law: ChinchillaLaw, n_min: float = 1e3, n_points: int = 2000
+) -> tuple[OptimalDraft, np.ndarray]:
     r"""SDSL's predicted optimal draft size from laws fitted on the ladder (our Table 5).
 
     .. math:: N^* = \arg\max_N \mathcal{T}(N; M, D, D'),\quad
@@ -892,8 +1072,18 @@ def predicted_nstar(m_target, d_draft, d_target, plane: AlphaPlane, law: Chinchi
     return opt, edge
 
 
-def nstar_bootstrap(alpha: pd.DataFrame, law_draws: pd.DataFrame, m_target, d_draft, d_target, alpha_column: str = "alpha_tf",
-                    ppl_split: str = "val", n_min: float = 1e3, n_points: int = 600, seed: int = 0) -> np.ndarray:
+def nstar_bootstrap(
+    alpha: pd.DataFrame,
+    law_draws: pd.DataFrame,
+    m_target,
+    d_draft,
+    d_target,
+    alpha_column: str = "alpha_tf",
+    ppl_split: str = "val",
+    n_min: float = 1e3,
+    n_points: int = 600,
+    seed: int = 0,
+) -> np.ndarray:
     r"""Bootstrap distribution of the predicted N*: both fitted laws resampled together.
 
     Draw k pairs the Chinchilla law's k-th bootstrap draw (``law_draws``, from
@@ -927,13 +1117,24 @@ class ChainPrediction:
 
     law_fit: ChinchillaFit
     plane_fit: LadderPlane
-    targets: pd.DataFrame  # target, m_target, d_draft, d_target, n_star, throughput, gamma_star, alpha, gain, at_grid_edge
+    targets: (
+        pd.DataFrame
+    )  # target, m_target, d_draft, d_target, n_star, throughput, gamma_star, alpha, gain, at_grid_edge
     n_grid: np.ndarray
 
 
-def predict_chain(data: MeasuredData, alpha_column: str = "alpha_tf", ppl_split: str = "val", params_column: str = "n_params",
-                  bootstrap: int = 0, seed: int = 0, n_min: float = 1e3, n_points: int = 2000,
-                  law_fit: ChinchillaFit | None = None, law_grid: dict | None = None) -> ChainPrediction:
+def predict_chain(
+    data: MeasuredData,
+    alpha_column: str = "alpha_tf",
+    ppl_split: str = "val",
+    params_column: str = "n_params",
+    bootstrap: int = 0,
+    seed: int = 0,
+    n_min: float = 1e3,
+    n_points: int = 2000,
+    law_fit: ChinchillaFit | None = None,
+    law_grid: dict | None = None,
+) -> ChainPrediction:
     r"""Run SDSL's predictor end to end on the ladder (our Table 5).
 
     1. Eq. 2: :func:`fit_ladder_law` on ``loss_budget_points`` (``params_column`` plays N);
@@ -948,7 +1149,11 @@ def predict_chain(data: MeasuredData, alpha_column: str = "alpha_tf", ppl_split:
     """
     if data.models is None or data.loss_budget_points is None or data.alpha is None:
         raise ValueError("data must hold models, loss_budget_points and alpha (load_measured with those tables)")
-    fit = law_fit if law_fit is not None else fit_ladder_law(data.loss_budget_points, params_column, bootstrap=bootstrap, seed=seed, grid=law_grid)
+    fit = (
+        law_fit
+        if law_fit is not None
+        else fit_ladder_law(data.loss_budget_points, params_column, bootstrap=bootstrap, seed=seed, grid=law_grid)
+    )
     plane = fit_ladder_plane(data.alpha, alpha_column, ppl_split)
     m = data.models.set_index("model")
     tg = data.targets
@@ -957,9 +1162,20 @@ def predict_chain(data: MeasuredData, alpha_column: str = "alpha_tf", ppl_split:
     d_draft = float(np.median(m.loc[data.drafts, "n_tokens"].to_numpy(float)))
     d_t = m.loc[tg, "n_tokens"].to_numpy(float)
     opt, edge = predicted_nstar(m_t, d_draft, d_t, plane.plane, fit.law, n_min, n_points)
-    df = pd.DataFrame({"target": tg, "m_target": m_t, "d_draft": d_draft, "d_target": d_t, "n_star": np.atleast_1d(opt.n_star),
-                       "throughput": np.atleast_1d(opt.throughput), "gamma_star": np.atleast_1d(opt.gamma_star),
-                       "alpha": np.atleast_1d(opt.alpha), "gain": np.atleast_1d(opt.gain), "at_grid_edge": np.atleast_1d(edge)})
+    df = pd.DataFrame(
+        {
+            "target": tg,
+            "m_target": m_t,
+            "d_draft": d_draft,
+            "d_target": d_t,
+            "n_star": np.atleast_1d(opt.n_star),
+            "throughput": np.atleast_1d(opt.throughput),
+            "gamma_star": np.atleast_1d(opt.gamma_star),
+            "alpha": np.atleast_1d(opt.alpha),
+            "gain": np.atleast_1d(opt.gain),
+            "at_grid_edge": np.atleast_1d(edge),
+        }
+    )
     return ChainPrediction(fit, plane, df, nstar_grid_for(float(m_t.max()), n_min, n_points))
 
 
@@ -973,9 +1189,16 @@ def one_token_latency(calibration: pd.DataFrame) -> pd.DataFrame:
     latency_s, latency_p025_s, latency_p975_s``."""
     _need(calibration, "calibration", FILES["cost_calibration"][1])
     one = calibration[calibration["n_new_tokens"] == 1]
-    return one[["model", "role", "n_params"]].assign(
-        latency_s=one["latency_median_s"].to_numpy(float), latency_p025_s=one["latency_p025_s"].to_numpy(float),
-        latency_p975_s=one["latency_p975_s"].to_numpy(float)).sort_values("n_params").reset_index(drop=True)
+    return (
+        one[["model", "role", "n_params"]]
+        .assign(
+            latency_s=one["latency_median_s"].to_numpy(float),
+            latency_p025_s=one["latency_p025_s"].to_numpy(float),
+            latency_p975_s=one["latency_p975_s"].to_numpy(float),
+        )
+        .sort_values("n_params")
+        .reset_index(drop=True)
+    )
 
 
 def step_cost_model(calibration: pd.DataFrame) -> dict:
@@ -999,8 +1222,15 @@ def step_cost_model(calibration: pd.DataFrame) -> dict:
     t0, k = (float(v) for v in res.params)
     targets = lat[lat["role"] == "target"]
     floor = {r["model"]: t0 / r["latency_s"] for _, r in targets.iterrows()}
-    return {"t0_s": t0, "t0_ci95": [float(ci[0, 0]), float(ci[0, 1])], "k_s_per_param": k, "k_ci95": [float(ci[1, 0]), float(ci[1, 1])],
-            "r2": float(res.rsquared), "n_models": int(len(lat)), "c_floor_by_target": floor}
+    return {
+        "t0_s": t0,
+        "t0_ci95": [float(ci[0, 0]), float(ci[0, 1])],
+        "k_s_per_param": k,
+        "k_ci95": [float(ci[1, 0]), float(ci[1, 1])],
+        "r2": float(res.rsquared),
+        "n_models": int(len(lat)),
+        "c_floor_by_target": floor,
+    }
 
 
 def verification_cost_curve(calibration: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -1014,8 +1244,14 @@ def verification_cost_curve(calibration: pd.DataFrame, model: str) -> pd.DataFra
     if c.empty:
         raise ValueError(f"model must be one of {sorted(calibration['model'].unique())}, got {model!r}")
     t1 = float(c.loc[c["n_new_tokens"] == 1, "latency_median_s"].iloc[0])
-    return pd.DataFrame({"n_new_tokens": c["n_new_tokens"].astype(int).to_numpy(), "v": c["latency_median_s"].to_numpy(float) / t1,
-                         "v_p025": c["latency_p025_s"].to_numpy(float) / t1, "v_p975": c["latency_p975_s"].to_numpy(float) / t1})
+    return pd.DataFrame(
+        {
+            "n_new_tokens": c["n_new_tokens"].astype(int).to_numpy(),
+            "v": c["latency_median_s"].to_numpy(float) / t1,
+            "v_p025": c["latency_p025_s"].to_numpy(float) / t1,
+            "v_p975": c["latency_p975_s"].to_numpy(float) / t1,
+        }
+    )
 
 
 def wallclock_speedup(alpha, gamma, c, v=1.0):
@@ -1041,9 +1277,19 @@ def wallclock_speedup(alpha, gamma, c, v=1.0):
     return out.item() if out.ndim == 0 else out
 
 
-def latency_optimal_draft(m_target: float, d_draft: float, d_target: float, plane: AlphaPlane, law: ChinchillaLaw,
-                          t0_s: float, k_s_per_param: float, t_target_s: float, v_curve: pd.DataFrame, gammas,
-                          n_grid) -> tuple[dict, pd.DataFrame]:
+def latency_optimal_draft(
+    m_target: float,
+    d_draft: float,
+    d_target: float,
+    plane: AlphaPlane,
+    law: ChinchillaLaw,
+    t0_s: float,
+    k_s_per_param: float,
+    t_target_s: float,
+    v_curve: pd.DataFrame,
+    gammas,
+    n_grid,
+) -> tuple[dict, pd.DataFrame]:
     r"""The draft size that maximises predicted wall-clock speed-up (not tokens per FLOP).
 
     Same acceptance chain as Eq. 9 (:func:`sdsl_lib.laws.optimal.predicted_alpha` with the fitted plane and
@@ -1075,8 +1321,14 @@ def latency_optimal_draft(m_target: float, d_draft: float, d_target: float, plan
     best_s = s[np.arange(n.size), j]
     i = int(np.argmax(best_s))
     curve = pd.DataFrame({"n_draft": n, "alpha": a, "c": c, "gamma": g[j], "speedup": best_s})
-    best = {"n_star": float(n[i]), "speedup": float(best_s[i]), "gamma": float(g[j[i]]), "alpha": float(a[i]), "c": float(c[i]),
-            "at_grid_edge": bool(i == 0 or i == n.size - 1)}
+    best = {
+        "n_star": float(n[i]),
+        "speedup": float(best_s[i]),
+        "gamma": float(g[j[i]]),
+        "alpha": float(a[i]),
+        "c": float(c[i]),
+        "at_grid_edge": bool(i == 0 or i == n.size - 1),
+    }
     return best, curve
 
 
@@ -1085,8 +1337,13 @@ def latency_optimal_draft(m_target: float, d_draft: float, d_target: float, plan
 # ---------------------------------------------------------------------------------------------
 
 
-def latency_table(throughput: pd.DataFrame, models: pd.DataFrame, n_star: dict, gamma_by_pair: pd.DataFrame | None = None,
-                  size_column: str = "n_params") -> pd.DataFrame:
+def latency_table(
+    throughput: pd.DataFrame,
+    models: pd.DataFrame,
+    n_star: dict,
+    gamma_by_pair: pd.DataFrame | None = None,
+    size_column: str = "n_params",
+) -> pd.DataFrame:
     r"""Table 6 on the ladder: TTFT, TTOT and TPOT per pair with 95% intervals over prompts.
 
     Parameters
@@ -1115,8 +1372,14 @@ def latency_table(throughput: pd.DataFrame, models: pd.DataFrame, n_star: dict, 
     size = models.set_index("model")[size_column].astype(float)
     tp = throughput.copy()
     if gamma_by_pair is None:
-        s = tp[tp["method"] == "speculative"].groupby(["draft", "target", "gamma"], as_index=False)["speedup_vs_autoregressive"].median()
-        s = s.rename(columns={"speedup_vs_autoregressive": "speedup_median"}).assign(method="speculative", speedup_p025=np.nan, speedup_p975=np.nan)
+        s = (
+            tp[tp["method"] == "speculative"]
+            .groupby(["draft", "target", "gamma"], as_index=False)["speedup_vs_autoregressive"]
+            .median()
+        )
+        s = s.rename(columns={"speedup_vs_autoregressive": "speedup_median"}).assign(
+            method="speculative", speedup_p025=np.nan, speedup_p975=np.nan
+        )
         gamma_by_pair = best_gamma_by_pair(s)
     if "prefill_time_s" in tp.columns and tp["prefill_time_s"].notna().any():
         tp["ttft_s"] = tp["prefill_time_s"]
@@ -1127,7 +1390,9 @@ def latency_table(throughput: pd.DataFrame, models: pd.DataFrame, n_star: dict, 
     tp["ttot_s"] = tp["time_s"]
     tp["tpot_s"] = tp["time_s"] / tp["new_tokens"]
     rows = []
-    sel = tp[tp["method"] == "speculative"].merge(gamma_by_pair[["draft", "target", "best_gamma"]], on=["draft", "target"])
+    sel = tp[tp["method"] == "speculative"].merge(
+        gamma_by_pair[["draft", "target", "best_gamma"]], on=["draft", "target"]
+    )
     sel = sel[sel["gamma"] == sel["best_gamma"]]
     groups = [(k, g) for k, g in sel.groupby(["target", "draft"], sort=False)]
     ar = tp[tp["method"] == "autoregressive"]
@@ -1135,9 +1400,17 @@ def latency_table(throughput: pd.DataFrame, models: pd.DataFrame, n_star: dict, 
     for (t, d), g in groups:
         m = size[t]
         n = size[d] if d in size.index else math.nan
-        row = {"target": t, "draft": d, "m_target": m, "n_draft": n, "gamma": int(g["gamma"].iloc[0]), "n_prompts": int(len(g)),
-               "n_star": float(n_star.get(t, math.nan)), "distance": abs(n - n_star.get(t, math.nan)) / m if d != "(none)" else math.nan,
-               "ttft_source": source if d != "(none)" else "time_s - (no loop timers)"}
+        row = {
+            "target": t,
+            "draft": d,
+            "m_target": m,
+            "n_draft": n,
+            "gamma": int(g["gamma"].iloc[0]),
+            "n_prompts": int(len(g)),
+            "n_star": float(n_star.get(t, math.nan)),
+            "distance": abs(n - n_star.get(t, math.nan)) / m if d != "(none)" else math.nan,
+            "ttft_source": source if d != "(none)" else "time_s - (no loop timers)",
+        }
         for metric in ("ttft_s", "ttot_s", "tpot_s"):
             vals = g[metric].to_numpy(float) if not (d == "(none)" and metric == "ttft_s") else np.array([])
             mu, lo, hi = mean_ci(vals)
@@ -1146,7 +1419,9 @@ def latency_table(throughput: pd.DataFrame, models: pd.DataFrame, n_star: dict, 
     return pd.DataFrame(rows)
 
 
-def paired_time_difference(throughput: pd.DataFrame, target: str, a: tuple, b: tuple, metric: str = "time_s") -> tuple[float, float, float]:
+def paired_time_difference(
+    throughput: pd.DataFrame, target: str, a: tuple, b: tuple, metric: str = "time_s"
+) -> tuple[float, float, float]:
     """Mean per-prompt difference of a timing between two configurations of one target, with a t-interval.
 
     Every configuration of a target is timed on the same prompts, so the difference is paired by

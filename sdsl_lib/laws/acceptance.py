@@ -119,8 +119,13 @@ def fit_alpha_plane(draft_ppl, target_ppl, alpha) -> PlaneFit:
         }
     )
     plane = AlphaPlane(
-        A=float(est[0]), B=float(est[1]), C=float(est[2]),
-        A_se=float(se[0]), B_se=float(se[1]), C_se=float(se[2]), source="fit_alpha_plane",
+        A=float(est[0]),
+        B=float(est[1]),
+        C=float(est[2]),
+        A_se=float(se[0]),
+        B_se=float(se[1]),
+        C_se=float(se[2]),
+        source="fit_alpha_plane",
     )
     return PlaneFit(plane=plane, table=table, mse=float(res.ssr / a.size), r2=float(res.rsquared), n=int(a.size))
 
@@ -304,7 +309,9 @@ def alpha_from_tar(gammas, tar, counts_bonus: bool = True) -> TarFit:
     offset = 1.0 if counts_bonus else 0.0
     check_range("tar", b, offset, np.inf)
     if (b > g + offset).any():
-        raise ValueError(f"tar must lie in [{offset:g}, gamma + {offset:g}] for each gamma (the most one iteration can yield)")
+        raise ValueError(
+            f"tar must lie in [{offset:g}, gamma + {offset:g}] for each gamma (the most one iteration can yield)"
+        )
 
     def model(a):
         return -np.expm1((g + 1.0) * np.log(a)) / (1.0 - a) - (1.0 - offset)
@@ -316,7 +323,15 @@ def alpha_from_tar(gammas, tar, counts_bonus: bool = True) -> TarFit:
     lo, hi = 1e-9, 1.0 - 1e-9
     grid = np.linspace(0.01, 0.99, 99)
     start = grid[np.argmin([np.sum((model(a0) - b) ** 2) for a0 in grid])]
-    res = least_squares(lambda p: model(p[0]) - b, [start], jac=lambda p: jac(p[0])[:, None], bounds=([lo], [hi]), xtol=1e-14, ftol=1e-14, gtol=1e-14)
+    res = least_squares(
+        lambda p: model(p[0]) - b,
+        [start],
+        jac=lambda p: jac(p[0])[:, None],
+        bounds=([lo], [hi]),
+        xtol=1e-14,
+        ftol=1e-14,
+        gtol=1e-14,
+    )
     a_hat = float(res.x[0])
     r = model(a_hat) - b
     J = jac(a_hat)

@@ -35,7 +35,9 @@ __all__ = [
 PPL_CAP = 1e300
 
 
-def predicted_alpha(n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024):
+def predicted_alpha(
+    n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024
+):
     r"""Acceptance rate predicted before training: Eq. 5 evaluated at the perplexities of Eq. 7-8.
 
     .. math:: \alpha = A\, e^{L(N, D)} + B\, e^{L(M, D')} + C
@@ -52,15 +54,19 @@ def predicted_alpha(n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TA
     0.6479
     """
     # Validate under the paper's names here: perplexity() would report them as n_params / n_tokens.
-    n, m, d, dp = (check_positive(k, as_array(k, v)) for k, v in
-                   (("n_draft", n_draft), ("m_target", m_target), ("d_draft", d_draft), ("d_target", d_target)))
+    n, m, d, dp = (
+        check_positive(k, as_array(k, v))
+        for k, v in (("n_draft", n_draft), ("m_target", m_target), ("d_draft", d_draft), ("d_target", d_target))
+    )
     with np.errstate(over="ignore"):  # overflow to inf is expected there, and capped
         x = np.minimum(perplexity(n, d, law), PPL_CAP)
         y = np.minimum(perplexity(m, dp, law), PPL_CAP)
     return scalar_or_array(np.clip(np.asarray(alpha_plane(x, y, plane)), 0.0, 1.0))
 
 
-def predicted_throughput(n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024):
+def predicted_throughput(
+    n_draft, m_target, d_draft, d_target, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024
+):
     r"""Tokens per FLOP at the optimal lookahead, from sizes and data alone (Eq. 9).
 
     .. math::
@@ -160,7 +166,11 @@ def optimal_draft_size(
     m = check_positive("m_target", as_array("m_target", m_target))
     d = check_positive("d_draft", as_array("d_draft", d_draft))
     dp = check_positive("d_target", as_array("d_target", d_target))
-    grid = TABLE7_GRID.n_grid() if n_grid is None else np.sort(check_positive("n_grid", as_array("n_grid", n_grid)).ravel())
+    grid = (
+        TABLE7_GRID.n_grid()
+        if n_grid is None
+        else np.sort(check_positive("n_grid", as_array("n_grid", n_grid)).ravel())
+    )
     if grid.size == 0:
         raise ValueError("n_grid must hold at least one draft size")
     m, d, dp = np.broadcast_arrays(m, d, dp)
@@ -183,7 +193,7 @@ def optimal_draft_size(
     key = np.stack([m, d, dp], axis=1)
     uniq, inverse = np.unique(key, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    mu_, du_, dpu_ = uniq[:, 0:1], uniq[:, 1:2], uniq[:, 2:3]
+    mu_, dpu_ = uniq[:, 0:1], uniq[:, 2:3]
     d_vals, d_idx = np.unique(uniq[:, 1], return_inverse=True)
     x_by_d = perplexity(grid[None, :], d_vals[:, None], law)  # (distinct D, grid)
     y_u = perplexity(mu_, dpu_, law)
@@ -230,11 +240,15 @@ def optimal_draft_size(
         gain=(thr_star * 2.0 * m).reshape(shape),
     )
     if len(shape) == 0:
-        out = OptimalDraft(*(float(np.asarray(v)) for v in (out.n_star, out.throughput, out.gamma_star, out.alpha, out.gain)))
+        out = OptimalDraft(
+            *(float(np.asarray(v)) for v in (out.n_star, out.throughput, out.gamma_star, out.alpha, out.gain))
+        )
     return out
 
 
-def nstar_grid(grid: Table7Grid = TABLE7_GRID, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024) -> pd.DataFrame:
+def nstar_grid(
+    grid: Table7Grid = TABLE7_GRID, plane: AlphaPlane = TABLE3_PLANE, law: ChinchillaLaw = BESIROGLU_2024
+) -> pd.DataFrame:
     r"""The Table 7 mesh: :math:`N^*` for every (M, D, D') as a tidy DataFrame.
 
     One row per grid point (8 x 6 x 6 = 288 by default) with columns ``m_target, d_draft, d_target,
@@ -382,6 +396,8 @@ def fit_nstar_full(df: pd.DataFrame) -> NstarFit:
     """
     _check_grid_df(df, ["m_target", "d_draft", "d_target", "n_star"])
     m = df["m_target"].to_numpy(float)
-    design = np.column_stack([np.ones(len(df)), 1.0 / m, np.log(df["d_draft"].to_numpy(float)), np.log(df["d_target"].to_numpy(float))])
+    design = np.column_stack(
+        [np.ones(len(df)), 1.0 / m, np.log(df["d_draft"].to_numpy(float)), np.log(df["d_target"].to_numpy(float))]
+    )
     table, res = _ols_hc3(df["n_star"].to_numpy(float) / m, design, ["mu", "M0", "gamma_lnD", "gamma_prime_lnDprime"])
     return NstarFit(table, float(res.rsquared), float(res.rsquared_adj), len(df))

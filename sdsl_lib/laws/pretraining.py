@@ -127,9 +127,7 @@ def _objective(theta, log_n, log_d, log_l, delta):
 def _fit_once(log_n, log_d, log_l, delta, starts):
     best = None
     for x0 in starts:
-        res = minimize(
-            _objective, x0, args=(log_n, log_d, log_l, delta), jac=True, method="L-BFGS-B"
-        )
+        res = minimize(_objective, x0, args=(log_n, log_d, log_l, delta), jac=True, method="L-BFGS-B")
         if best is None or res.fun < best.fun:
             best = res
     return best
@@ -205,7 +203,9 @@ def fit_chinchilla(
     }
     keys = ("a", "b", "e", "nu", "delta")
     if set(grid) != set(keys) or any(len(np.atleast_1d(grid[k])) == 0 for k in keys):
-        raise ValueError(f"grid must give a non-empty list of initial values for exactly the keys {keys}, got {sorted(grid)}")
+        raise ValueError(
+            f"grid must give a non-empty list of initial values for exactly the keys {keys}, got {sorted(grid)}"
+        )
     for k in keys:
         check_finite(f"grid[{k!r}]", as_array(f"grid[{k!r}]", grid[k]))
     starts = [np.array(p, dtype=float) for p in itertools.product(*(np.atleast_1d(grid[k]) for k in keys))]
@@ -214,7 +214,9 @@ def fit_chinchilla(
 
     def to_law(theta) -> ChinchillaLaw:
         a, b, e, nu, de = theta
-        return ChinchillaLaw(E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), nu=float(nu), delta=float(de), source=source)
+        return ChinchillaLaw(
+            E=float(np.exp(e)), A=float(np.exp(a)), B=float(np.exp(b)), nu=float(nu), delta=float(de), source=source
+        )
 
     law = to_law(best.x)
     boot_df = draws_df = None

@@ -88,7 +88,9 @@ def simulate_accepted(alpha: float, gamma: int, n_iterations: int, replicates: i
     return np.cumprod(accepted, axis=-1, dtype=np.int8).sum(axis=-1, dtype=np.int64)
 
 
-def simulate_tar(alpha: float, gammas, n_iterations: int, replicates: int = 1, seed=0, counts_bonus: bool = True) -> np.ndarray:
+def simulate_tar(
+    alpha: float, gammas, n_iterations: int, replicates: int = 1, seed=0, counts_bonus: bool = True
+) -> np.ndarray:
     r"""Observed TAR at each lookahead: mean tokens (or accepted drafts) per iteration.
 
     Every lookahead gets its own independent run of ``n_iterations`` iterations, as when TAR is

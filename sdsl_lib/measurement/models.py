@@ -38,8 +38,17 @@ import torch.nn.functional as F
 from sdsl_lib.io import atomic_write_json
 from sdsl_lib.measurement.profiles import ModelSpec, Profile
 
-__all__ = ["build_model", "count_params", "wsd_lr", "batch_for_step", "eval_windows",
-           "heldout_loss", "train_model", "load_model", "model_seed"]
+__all__ = [
+    "build_model",
+    "count_params",
+    "wsd_lr",
+    "batch_for_step",
+    "eval_windows",
+    "heldout_loss",
+    "train_model",
+    "load_model",
+    "model_seed",
+]
 
 
 def model_seed(profile_seed: int, name: str) -> int:
@@ -141,7 +150,7 @@ def heldout_loss(model, windows: torch.Tensor, device, batch_size: int = 16, bf1
     model.eval()
     total, count = 0.0, 0
     for i in range(0, windows.shape[0], batch_size):
-        w = windows[i:i + batch_size].to(device)
+        w = windows[i : i + batch_size].to(device)
         with _autocast(device, bf16):
             logits = model(input_ids=w[:, :-1], use_cache=False).logits
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), w[:, 1:].reshape(-1), reduction="sum")
@@ -159,7 +168,9 @@ def _optimizer(model, spec: ModelSpec, tr) -> torch.optim.Optimizer:
     decay = [p for p in decay if not (id(p) in seen or seen.add(id(p)))]
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": tr.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=spec.lr, betas=(tr.beta1, tr.beta2), eps=1e-8,
+        lr=spec.lr,
+        betas=(tr.beta1, tr.beta2),
+        eps=1e-8,
     )
 
 
@@ -177,8 +188,16 @@ def _step(model, opt, batch, lr, device, tr) -> float:
     return float(loss.detach())
 
 
-def train_model(spec: ModelSpec, profile: Profile, train_ids: np.ndarray, val_ids: np.ndarray,
-                test_ids: np.ndarray, out_dir: str | Path, device=None, progress: bool = True) -> dict:
+def train_model(
+    spec: ModelSpec,
+    profile: Profile,
+    train_ids: np.ndarray,
+    val_ids: np.ndarray,
+    test_ids: np.ndarray,
+    out_dir: str | Path,
+    device=None,
+    progress: bool = True,
+) -> dict:
     """Train one model of the ladder; save it to ``out_dir/model`` and return its record.
 
     The record (also written to ``out_dir/train_result.json``, last, as the done marker) holds the
@@ -193,7 +212,9 @@ def train_model(spec: ModelSpec, profile: Profile, train_ids: np.ndarray, val_id
     tokens_per_step = tr.batch_size * tr.seq_len
     total_steps = spec.train_tokens // tokens_per_step
     if total_steps < 4:
-        raise ValueError(f"spec.train_tokens must give at least 4 steps of {tokens_per_step} tokens, got {spec.train_tokens}")
+        raise ValueError(
+            f"spec.train_tokens must give at least 4 steps of {tokens_per_step} tokens, got {spec.train_tokens}"
+        )
     warmup = max(1, round(tr.warmup_frac * total_steps))
     decay_start = total_steps - max(1, round(tr.decay_frac * total_steps))
 
@@ -227,28 +248,53 @@ def train_model(spec: ModelSpec, profile: Profile, train_ids: np.ndarray, val_id
         last = step == total_steps - 1
         if (step + 1) % tr.eval_every == 0 or last:
             val = heldout_loss(model, val_curve, device, bf16=bf16)
-            curve.append({"step": step + 1, "n_tokens": (step + 1) * tokens_per_step, "lr": lr,
-                          "train_loss": float(np.mean(recent)), "val_loss_subset": val})
+            curve.append(
+                {
+                    "step": step + 1,
+                    "n_tokens": (step + 1) * tokens_per_step,
+                    "lr": lr,
+                    "train_loss": float(np.mean(recent)),
+                    "val_loss_subset": val,
+                }
+            )
             recent = []
             bar.set_postfix(train=f"{curve[-1]['train_loss']:.3f}", val=f"{val:.3f}")
     train_time = time.perf_counter() - t0
 
     val_loss = heldout_loss(model, val_full, device, bf16=bf16)
     test_loss = heldout_loss(model, test_full, device, bf16=bf16)
-    budget_points.append({"frac": 1.0, "n_steps": total_steps, "n_tokens": total_steps * tokens_per_step,
-                          "val_loss": val_loss, "branch": "main"})
+    budget_points.append(
+        {
+            "frac": 1.0,
+            "n_steps": total_steps,
+            "n_tokens": total_steps * tokens_per_step,
+            "val_loss": val_loss,
+            "branch": "main",
+        }
+    )
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir / "model", safe_serialization=True)
     record = {
-        "model": spec.name, "role": spec.role, "spec": spec.__dict__, "seed": seed,
+        "model": spec.name,
+        "role": spec.role,
+        "spec": spec.__dict__,
+        "seed": seed,
         **count_params(model),
-        "n_steps": total_steps, "n_tokens": total_steps * tokens_per_step,
-        "warmup_steps": warmup, "decay_start_step": decay_start,
-        "val_loss": val_loss, "test_loss": test_loss,
-        "val_ppl": math.exp(val_loss), "test_ppl": math.exp(test_loss),
-        "val_tokens": int(val_full[:, 1:].numel()), "test_tokens": int(test_full[:, 1:].numel()),
-        "train_time_s": train_time, "device": str(device), "torch_threads": torch.get_num_threads(),
-        "curve": curve, "budget_points": budget_points,
+        "n_steps": total_steps,
+        "n_tokens": total_steps * tokens_per_step,
+        "warmup_steps": warmup,
+        "decay_start_step": decay_start,
+        "val_loss": val_loss,
+        "test_loss": test_loss,
+        "val_ppl": math.exp(val_loss),
+        "test_ppl": math.exp(test_loss),
+        "val_tokens": int(val_full[:, 1:].numel()),
+        "test_tokens": int(test_full[:, 1:].numel()),
+        "train_time_s": train_time,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "curve": curve,
+        "budget_points": budget_points,
     }
     atomic_write_json(out_dir / "train_result.json", record)
     return record
@@ -266,8 +312,13 @@ def _run_branch(model, opt, br, ids, val_full, spec, tr, seed, device, bf16) -> 
     val = heldout_loss(bmodel, val_full, device, bf16=bf16)
     tokens = br["total"] * tr.batch_size * tr.seq_len
     del bmodel, bopt
-    return {"frac": br["frac"], "n_steps": br["total"], "n_tokens": tokens, "val_loss": val,
-            "branch": f"cooldown_from_step_{br['start']}"}
+    return {
+        "frac": br["frac"],
+        "n_steps": br["total"],
+        "n_tokens": tokens,
+        "val_loss": val,
+        "branch": f"cooldown_from_step_{br['start']}",
+    }
 
 
 def load_model(model_dir: str | Path, device=None):

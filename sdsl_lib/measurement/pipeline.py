@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sdsl_lib.io import atomic_write_csv, atomic_write_json, repo_root, write_sidecar
 from sdsl_lib.measurement import corpus, timing
 from sdsl_lib.measurement import models as ladder
 from sdsl_lib.measurement import tokenizer as bpe
-from sdsl_lib.io import atomic_write_csv, atomic_write_json, repo_root, write_sidecar
 from sdsl_lib.measurement.profiles import Profile, get_profile
 
 __all__ = ["STAGES", "Context", "run_profile", "main"]
@@ -46,8 +46,9 @@ STAGES = ("train", "alpha", "calibrate", "throughput", "hf")
 class Context:
     """Everything the stages share: profile, folders, device, tokenizer and token streams."""
 
-    def __init__(self, profile: Profile, out_dir: Path, cache: Path, work_dir: Path,
-                 device: torch.device, progress: bool):
+    def __init__(
+        self, profile: Profile, out_dir: Path, cache: Path, work_dir: Path, device: torch.device, progress: bool
+    ):
         self.profile, self.out_dir, self.cache, self.work_dir = profile, out_dir, cache, work_dir
         self.device, self.progress = device, progress
         works = corpus.load_works(cache)
@@ -88,10 +89,19 @@ class Context:
         return self._models[name]
 
     def sidecar(self, path: Path, **extra):
-        write_sidecar(path, profile=self.profile.name, config=self.profile.to_dict(), seed=self.profile.seed,
-                      device=str(self.device), hardware=timing.hardware_info(self.device),
-                      torch_threads=torch.get_num_threads(), corpus=corpus.CORPUS_REQUIREMENT,
-                      corpus_sha256=corpus.CORPUS_SHA256, split=self.split, **extra)
+        write_sidecar(
+            path,
+            profile=self.profile.name,
+            config=self.profile.to_dict(),
+            seed=self.profile.seed,
+            device=str(self.device),
+            hardware=timing.hardware_info(self.device),
+            torch_threads=torch.get_num_threads(),
+            corpus=corpus.CORPUS_REQUIREMENT,
+            corpus_sha256=corpus.CORPUS_SHA256,
+            split=self.split,
+            **extra,
+        )
 
     def write_csv(self, name: str, df: pd.DataFrame, **extra) -> Path:
         path = self.out_dir / name
@@ -103,7 +113,7 @@ class Context:
         """``n`` held-out prompts of ``length`` tokens, evenly spaced over the ``split`` stream."""
         ids = self.ids[split].astype(np.int64)
         starts = np.linspace(0, len(ids) - length - 1, n).round().astype(int)
-        return [torch.as_tensor(ids[s:s + length])[None, :] for s in starts]
+        return [torch.as_tensor(ids[s : s + length])[None, :] for s in starts]
 
 
 # -- stage: train ------------------------------------------------------------------------------
@@ -116,8 +126,16 @@ def stage_train(ctx: Context) -> None:
         path = ctx.model_dir(spec.name) / "train_result.json"
         if path.is_file() and json.loads(path.read_text()).get("fingerprint") == fp:
             continue
-        rec = ladder.train_model(spec, p, ctx.ids["train"], ctx.ids["validation"], ctx.ids["test"],
-                                 ctx.model_dir(spec.name), device=ctx.device, progress=ctx.progress)
+        rec = ladder.train_model(
+            spec,
+            p,
+            ctx.ids["train"],
+            ctx.ids["validation"],
+            ctx.ids["test"],
+            ctx.model_dir(spec.name),
+            device=ctx.device,
+            progress=ctx.progress,
+        )
         rec["fingerprint"] = fp
         atomic_write_json(path, rec)
     merge_train(ctx)
@@ -127,24 +145,57 @@ def merge_train(ctx: Context) -> None:
     models, curves, points = [], [], []
     for spec in ctx.profile.models:
         r = ctx.train_record(spec.name)
-        models.append({
-            "model": spec.name, "role": spec.role, "n_params": r["n_params_total"],
-            "n_params_non_embedding": r["n_params_non_embedding"], "n_params_embedding": r["n_params_embedding"],
-            "d_model": spec.d_model, "n_layers": spec.n_layers, "n_heads": spec.n_heads, "d_ff": spec.d_ff,
-            "vocab_size": ctx.profile.vocab_size, "n_tokens": r["n_tokens"], "n_steps": r["n_steps"],
-            "lr_max": spec.lr, "val_loss_nats": r["val_loss"], "val_ppl": r["val_ppl"],
-            "test_loss_nats": r["test_loss"], "test_ppl": r["test_ppl"], "val_tokens": r["val_tokens"],
-            "test_tokens": r["test_tokens"], "train_time_s": r["train_time_s"], "device": r["device"],
-            "torch_threads": r["torch_threads"],
-        })
+        models.append(
+            {
+                "model": spec.name,
+                "role": spec.role,
+                "n_params": r["n_params_total"],
+                "n_params_non_embedding": r["n_params_non_embedding"],
+                "n_params_embedding": r["n_params_embedding"],
+                "d_model": spec.d_model,
+                "n_layers": spec.n_layers,
+                "n_heads": spec.n_heads,
+                "d_ff": spec.d_ff,
+                "vocab_size": ctx.profile.vocab_size,
+                "n_tokens": r["n_tokens"],
+                "n_steps": r["n_steps"],
+                "lr_max": spec.lr,
+                "val_loss_nats": r["val_loss"],
+                "val_ppl": r["val_ppl"],
+                "test_loss_nats": r["test_loss"],
+                "test_ppl": r["test_ppl"],
+                "val_tokens": r["val_tokens"],
+                "test_tokens": r["test_tokens"],
+                "train_time_s": r["train_time_s"],
+                "device": r["device"],
+                "torch_threads": r["torch_threads"],
+            }
+        )
         for c in r["curve"]:
-            curves.append({"model": spec.name, "step": c["step"], "n_tokens": c["n_tokens"], "lr": c["lr"],
-                           "train_loss_nats": c["train_loss"], "val_loss_subset_nats": c["val_loss_subset"]})
+            curves.append(
+                {
+                    "model": spec.name,
+                    "step": c["step"],
+                    "n_tokens": c["n_tokens"],
+                    "lr": c["lr"],
+                    "train_loss_nats": c["train_loss"],
+                    "val_loss_subset_nats": c["val_loss_subset"],
+                }
+            )
         for b in r["budget_points"]:
-            points.append({"model": spec.name, "n_params": r["n_params_total"],
-                           "n_params_non_embedding": r["n_params_non_embedding"], "n_tokens": b["n_tokens"],
-                           "n_steps": b["n_steps"], "budget_frac": b["frac"], "val_loss_nats": b["val_loss"],
-                           "val_ppl": math.exp(b["val_loss"]), "branch": b["branch"]})
+            points.append(
+                {
+                    "model": spec.name,
+                    "n_params": r["n_params_total"],
+                    "n_params_non_embedding": r["n_params_non_embedding"],
+                    "n_tokens": b["n_tokens"],
+                    "n_steps": b["n_steps"],
+                    "budget_frac": b["frac"],
+                    "val_loss_nats": b["val_loss"],
+                    "val_ppl": math.exp(b["val_loss"]),
+                    "branch": b["branch"],
+                }
+            )
     ctx.write_csv("models.csv", pd.DataFrame(models))
     ctx.write_csv("loss_curves.csv", pd.DataFrame(curves))
     ctx.write_csv("loss_budget_points.csv", pd.DataFrame(points).sort_values(["n_params", "n_tokens"]))
@@ -152,8 +203,9 @@ def merge_train(ctx: Context) -> None:
 
 # -- stage: alpha (three estimates) ---------------------------------------------------------------
 @torch.inference_mode()
-def teacher_forced_acceptance(target, draft, windows: torch.Tensor, device, batch_size: int = 8,
-                              temperature: float = 1.0):
+def teacher_forced_acceptance(
+    target, draft, windows: torch.Tensor, device, batch_size: int = 8, temperature: float = 1.0
+):
     r"""Per-position :math:`\beta = \sum_x \min(p(x), q(x))` and greedy agreement on held-out windows.
 
     Both models read the same held-out tokens (teacher forcing); at every position ``p`` is the
@@ -168,7 +220,7 @@ def teacher_forced_acceptance(target, draft, windows: torch.Tensor, device, batc
     """
     betas, matches = [], []
     for i in range(0, windows.shape[0], batch_size):
-        w = windows[i:i + batch_size, :-1].to(device)
+        w = windows[i : i + batch_size, :-1].to(device)
         lp = target(input_ids=w, use_cache=False).logits.float() / temperature
         lq = draft(input_ids=w, use_cache=False).logits.float() / temperature
         betas.append(torch.minimum(lp.softmax(-1), lq.softmax(-1)).sum(-1).cpu())
@@ -207,8 +259,9 @@ def stage_alpha(ctx: Context) -> None:
     prompts = ctx.prompts(m.tar_prompts, m.prompt_len)
     for dname, tname in tqdm(_pairs(p), desc="alpha pairs", disable=not ctx.progress):
         unit = _pair_unit(dname, tname)
-        fp = p.fingerprint("alpha", m.__dict__, ctx.train_record(dname)["fingerprint"],
-                           ctx.train_record(tname)["fingerprint"])
+        fp = p.fingerprint(
+            "alpha", m.__dict__, ctx.train_record(dname)["fingerprint"], ctx.train_record(tname)["fingerprint"]
+        )
         if ctx.load_unit("alpha", unit, fp) is not None:
             continue
         target, draft = ctx.model(tname), ctx.model(dname)
@@ -220,38 +273,59 @@ def stage_alpha(ctx: Context) -> None:
             n_full, attempts, accepts = [], np.zeros(gamma, np.int64), np.zeros(gamma, np.int64)
             t_run = 0.0
             for k, prompt in enumerate(prompts):
-                gen = torch.Generator(device=ctx.device).manual_seed(
-                    ladder.model_seed(p.seed, f"{unit}/{gamma}/{k}"))
-                _, st = speculative_generate(target, draft, prompt.to(ctx.device), gamma, m.tar_new_tokens,
-                                             temperature=1.0, generator=gen)
+                gen = torch.Generator(device=ctx.device).manual_seed(ladder.model_seed(p.seed, f"{unit}/{gamma}/{k}"))
+                _, st = speculative_generate(
+                    target, draft, prompt.to(ctx.device), gamma, m.tar_new_tokens, temperature=1.0, generator=gen
+                )
                 n_full.extend(st.full_iterations.tolist())
                 attempts += st.position_attempts
                 accepts += st.position_accepts
                 t_run += st.total_time_s
             n_full = np.asarray(n_full, dtype=float)
-            tar_rows.append({
-                "gamma": gamma, "n_iterations_full": int(n_full.size),
-                "tar_no_bonus": float(n_full.mean()) if n_full.size else math.nan,
-                "tar_no_bonus_std": float(n_full.std(ddof=1)) if n_full.size > 1 else math.nan,
-                "tar_with_bonus": float(n_full.mean() + 1) if n_full.size else math.nan,
-                "n_prompts": len(prompts), "new_tokens_per_prompt": m.tar_new_tokens, "time_s": t_run,
-            })
-            pos_rows += [{"gamma": gamma, "position": i + 1, "attempts": int(attempts[i]),
-                          "accepts": int(accepts[i])} for i in range(gamma)]
+            tar_rows.append(
+                {
+                    "gamma": gamma,
+                    "n_iterations_full": int(n_full.size),
+                    "tar_no_bonus": float(n_full.mean()) if n_full.size else math.nan,
+                    "tar_no_bonus_std": float(n_full.std(ddof=1)) if n_full.size > 1 else math.nan,
+                    "tar_with_bonus": float(n_full.mean() + 1) if n_full.size else math.nan,
+                    "n_prompts": len(prompts),
+                    "new_tokens_per_prompt": m.tar_new_tokens,
+                    "time_s": t_run,
+                }
+            )
+            pos_rows += [
+                {"gamma": gamma, "position": i + 1, "attempts": int(attempts[i]), "accepts": int(accepts[i])}
+                for i in range(gamma)
+            ]
         g_arr = np.array([r["gamma"] for r in tar_rows], dtype=float)
         b_arr = np.array([r["tar_no_bonus"] for r in tar_rows], dtype=float)
         ok = np.isfinite(b_arr)
         fit = alpha_from_tar(g_arr[ok], b_arr[ok], counts_bonus=False) if ok.sum() >= 2 else None
-        ctx.save_unit("alpha", unit, fp, {
-            "draft": dname, "target": tname, "n_positions": int(beta.size), "n_windows": int(beta.shape[0]),
-            "alpha_tf": a_mean, "alpha_tf_ci95_lower": a_lo, "alpha_tf_ci95_upper": a_hi,
-            "greedy_match_tf": g_mean, "greedy_match_tf_ci95_lower": g_lo, "greedy_match_tf_ci95_upper": g_hi,
-            "alpha_tar": fit.alpha if fit else math.nan, "alpha_tar_std_error": fit.std_error if fit else math.nan,
-            "alpha_tar_ci95_lower": fit.ci95_lower if fit else math.nan,
-            "alpha_tar_ci95_upper": fit.ci95_upper if fit else math.nan,
-            "alpha_tar_residual_std": fit.residual_std if fit else math.nan,
-            "tar": tar_rows, "positions": pos_rows,
-        })
+        ctx.save_unit(
+            "alpha",
+            unit,
+            fp,
+            {
+                "draft": dname,
+                "target": tname,
+                "n_positions": int(beta.size),
+                "n_windows": int(beta.shape[0]),
+                "alpha_tf": a_mean,
+                "alpha_tf_ci95_lower": a_lo,
+                "alpha_tf_ci95_upper": a_hi,
+                "greedy_match_tf": g_mean,
+                "greedy_match_tf_ci95_lower": g_lo,
+                "greedy_match_tf_ci95_upper": g_hi,
+                "alpha_tar": fit.alpha if fit else math.nan,
+                "alpha_tar_std_error": fit.std_error if fit else math.nan,
+                "alpha_tar_ci95_lower": fit.ci95_lower if fit else math.nan,
+                "alpha_tar_ci95_upper": fit.ci95_upper if fit else math.nan,
+                "alpha_tar_residual_std": fit.residual_std if fit else math.nan,
+                "tar": tar_rows,
+                "positions": pos_rows,
+            },
+        )
     merge_alpha(ctx)
 
 
@@ -259,9 +333,16 @@ def _models_frame(ctx: Context) -> pd.DataFrame:
     rows = []
     for spec in ctx.profile.models:
         r = ctx.train_record(spec.name)
-        rows.append({"model": spec.name, "n_params": r["n_params_total"],
-                     "n_params_non_embedding": r["n_params_non_embedding"], "n_tokens": r["n_tokens"],
-                     "test_ppl": r["test_ppl"], "val_ppl": r["val_ppl"]})
+        rows.append(
+            {
+                "model": spec.name,
+                "n_params": r["n_params_total"],
+                "n_params_non_embedding": r["n_params_non_embedding"],
+                "n_tokens": r["n_tokens"],
+                "test_ppl": r["test_ppl"],
+                "val_ppl": r["val_ppl"],
+            }
+        )
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -275,15 +356,37 @@ def merge_alpha(ctx: Context) -> None:
     for dname, tname in _pairs(p):
         rec = json.loads(ctx.unit_path("alpha", _pair_unit(dname, tname)).read_text())
         d, t = mf.loc[dname], mf.loc[tname]
-        row = {"draft": dname, "target": tname, "n_params_draft": int(d.n_params),
-               "n_params_target": int(t.n_params), "n_tokens_draft": int(d.n_tokens),
-               "n_tokens_target": int(t.n_tokens), "draft_test_ppl": d.test_ppl, "target_test_ppl": t.test_ppl,
-               "draft_val_ppl": d.val_ppl, "target_val_ppl": t.val_ppl}
-        row.update({k: rec[k] for k in ("alpha_tf", "alpha_tf_ci95_lower", "alpha_tf_ci95_upper",
-                                        "alpha_tar", "alpha_tar_ci95_lower", "alpha_tar_ci95_upper",
-                                        "alpha_tar_std_error", "alpha_tar_residual_std",
-                                        "greedy_match_tf", "greedy_match_tf_ci95_lower",
-                                        "greedy_match_tf_ci95_upper", "n_positions")})
+        row = {
+            "draft": dname,
+            "target": tname,
+            "n_params_draft": int(d.n_params),
+            "n_params_target": int(t.n_params),
+            "n_tokens_draft": int(d.n_tokens),
+            "n_tokens_target": int(t.n_tokens),
+            "draft_test_ppl": d.test_ppl,
+            "target_test_ppl": t.test_ppl,
+            "draft_val_ppl": d.val_ppl,
+            "target_val_ppl": t.val_ppl,
+        }
+        row.update(
+            {
+                k: rec[k]
+                for k in (
+                    "alpha_tf",
+                    "alpha_tf_ci95_lower",
+                    "alpha_tf_ci95_upper",
+                    "alpha_tar",
+                    "alpha_tar_ci95_lower",
+                    "alpha_tar_ci95_upper",
+                    "alpha_tar_std_error",
+                    "alpha_tar_residual_std",
+                    "greedy_match_tf",
+                    "greedy_match_tf_ci95_lower",
+                    "greedy_match_tf_ci95_upper",
+                    "n_positions",
+                )
+            }
+        )
         g = greedy.get((dname, tname))
         row["greedy_acceptance_run"] = g if g is not None else math.nan
         row["c_flops"] = d.n_params / t.n_params
@@ -297,9 +400,12 @@ def merge_alpha(ctx: Context) -> None:
     pos_rows += _greedy_positions_from_throughput(ctx)
     pos = pd.DataFrame(pos_rows)
     pos["acceptance_rate"] = pos["accepts"] / pos["attempts"].where(pos["attempts"] > 0)
-    ctx.write_csv("alpha.csv", pd.DataFrame(alpha_rows),
-                  alpha_tar_convention="tar_no_bonus = mean accepted drafts per full iteration; "
-                                       "alpha_from_tar(counts_bonus=False); truncated iterations dropped")
+    ctx.write_csv(
+        "alpha.csv",
+        pd.DataFrame(alpha_rows),
+        alpha_tar_convention="tar_no_bonus = mean accepted drafts per full iteration; "
+        "alpha_from_tar(counts_bonus=False); truncated iterations dropped",
+    )
     ctx.write_csv("tar.csv", pd.DataFrame(tar_rows))
     ctx.write_csv("acceptance_by_position.csv", pos)
 
@@ -316,8 +422,11 @@ def stage_calibrate(ctx: Context) -> None:
         # Models alternate within each round (A B C .. A B C ..) so machine-load drift hits all alike.
         for _ in tqdm(range(m.calib_repeats), desc="calibrate", disable=not ctx.progress):
             for s in p.models:
-                lat[s.name].append(timing.forward_latency(ctx.model(s.name), prefix, m.calib_max_tokens,
-                                                          repeats=1, warmup=1, device=ctx.device)[0].tolist())
+                lat[s.name].append(
+                    timing.forward_latency(
+                        ctx.model(s.name), prefix, m.calib_max_tokens, repeats=1, warmup=1, device=ctx.device
+                    )[0].tolist()
+                )
         ctx.save_unit("calibrate", "all_models", fp, {"latency_s": lat, "prefix_len": m.calib_prefix_len})
     merge_calibrate(ctx)
     if all(ctx.unit_path("alpha", _pair_unit(d, t)).is_file() for d, t in _pairs(ctx.profile)):
@@ -326,8 +435,13 @@ def stage_calibrate(ctx: Context) -> None:
 
 def _calibrate_fingerprint(ctx: Context) -> str:
     p, m = ctx.profile, ctx.profile.measure
-    return p.fingerprint("calibrate", m.calib_prefix_len, m.calib_max_tokens, m.calib_repeats,
-                         [ctx.train_record(s.name)["fingerprint"] for s in p.models])
+    return p.fingerprint(
+        "calibrate",
+        m.calib_prefix_len,
+        m.calib_max_tokens,
+        m.calib_repeats,
+        [ctx.train_record(s.name)["fingerprint"] for s in p.models],
+    )
 
 
 def _calibration_medians(ctx: Context) -> dict:
@@ -347,11 +461,20 @@ def merge_calibrate(ctx: Context) -> None:
         a = np.asarray(rec["latency_s"][s.name])
         med = np.median(a, axis=0)
         for t in range(a.shape[1]):
-            rows.append({"model": s.name, "role": s.role, "n_params": int(mf.loc[s.name].n_params),
-                         "n_new_tokens": t + 1, "prefix_len_tokens": rec["prefix_len"],
-                         "latency_median_s": med[t], "latency_p025_s": np.percentile(a[:, t], 2.5),
-                         "latency_p975_s": np.percentile(a[:, t], 97.5), "n_repeats": a.shape[0],
-                         "latency_rel_one_token": med[t] / med[0]})
+            rows.append(
+                {
+                    "model": s.name,
+                    "role": s.role,
+                    "n_params": int(mf.loc[s.name].n_params),
+                    "n_new_tokens": t + 1,
+                    "prefix_len_tokens": rec["prefix_len"],
+                    "latency_median_s": med[t],
+                    "latency_p025_s": np.percentile(a[:, t], 2.5),
+                    "latency_p975_s": np.percentile(a[:, t], 97.5),
+                    "n_repeats": a.shape[0],
+                    "latency_rel_one_token": med[t] / med[0],
+                }
+            )
     ctx.write_csv("cost_calibration.csv", pd.DataFrame(rows))
 
 
@@ -378,40 +501,62 @@ def stage_throughput(ctx: Context) -> None:
         rows = []
         for k, prompt in enumerate(prompts):
             prompt = prompt.to(ctx.device)
-            order = configs[k % len(configs):] + configs[:k % len(configs)]  # rotate: interleaved
+            order = configs[k % len(configs) :] + configs[: k % len(configs)]  # rotate: interleaved
             ref = None
             outs = {}
             for g in order:
                 if g == 0:
                     ids, st = autoregressive_generate(target, prompt, m.tput_new_tokens)
                     ref = ids
-                    rows.append({"prompt_idx": k, "method": "autoregressive", "gamma": 0,
-                                 "new_tokens": st.new_tokens, "time_s": st.total_time_s,
-                                 "tokens_per_s": st.tokens_per_s})
+                    rows.append(
+                        {
+                            "prompt_idx": k,
+                            "method": "autoregressive",
+                            "gamma": 0,
+                            "new_tokens": st.new_tokens,
+                            "time_s": st.total_time_s,
+                            "tokens_per_s": st.tokens_per_s,
+                        }
+                    )
                 else:
                     ids, st = speculative_generate(target, draft, prompt, g, m.tput_new_tokens)
                     outs[g] = ids
-                    rows.append({"prompt_idx": k, "method": "speculative", "gamma": g,
-                                 "new_tokens": st.new_tokens, "time_s": st.total_time_s,
-                                 "tokens_per_s": st.tokens_per_s, "iterations": st.iterations,
-                                 "drafted": st.drafted, "accepted": st.accepted,
-                                 "draft_time_s": st.draft_time_s, "verify_time_s": st.verify_time_s,
-                                 "position_attempts": st.position_attempts.tolist(),
-                                 "position_accepts": st.position_accepts.tolist()})
+                    rows.append(
+                        {
+                            "prompt_idx": k,
+                            "method": "speculative",
+                            "gamma": g,
+                            "new_tokens": st.new_tokens,
+                            "time_s": st.total_time_s,
+                            "tokens_per_s": st.tokens_per_s,
+                            "iterations": st.iterations,
+                            "drafted": st.drafted,
+                            "accepted": st.accepted,
+                            "draft_time_s": st.draft_time_s,
+                            "verify_time_s": st.verify_time_s,
+                            "position_attempts": st.position_attempts.tolist(),
+                            "position_accepts": st.position_accepts.tolist(),
+                        }
+                    )
             for r in rows:
                 if r["prompt_idx"] == k and r["method"] == "speculative":
                     # Greedy speculative decoding must reproduce greedy decoding token for token.
                     r["matches_autoregressive"] = bool(torch.equal(outs[r["gamma"]], ref))
-        ctx.save_unit("throughput", unit, fp, {"draft": dname, "target": tname, "rows": rows,
-                                               "prompt_len": m.prompt_len})
+        ctx.save_unit(
+            "throughput", unit, fp, {"draft": dname, "target": tname, "rows": rows, "prompt_len": m.prompt_len}
+        )
     merge_throughput(ctx)
     if all(ctx.unit_path("alpha", _pair_unit(d, t)).is_file() for d, t in _pairs(p)):
         merge_alpha(ctx)
 
 
 def _throughput_fingerprint(ctx: Context, dname: str, tname: str) -> str:
-    return ctx.profile.fingerprint("throughput", ctx.profile.measure.__dict__, ctx.train_record(dname)["fingerprint"],
-                                   ctx.train_record(tname)["fingerprint"])
+    return ctx.profile.fingerprint(
+        "throughput",
+        ctx.profile.measure.__dict__,
+        ctx.train_record(dname)["fingerprint"],
+        ctx.train_record(tname)["fingerprint"],
+    )
 
 
 def _throughput_units(ctx: Context):
@@ -438,8 +583,18 @@ def _greedy_positions_from_throughput(ctx: Context) -> list:
             sel = [r for r in rec["rows"] if r["method"] == "speculative" and r["gamma"] == g]
             att = np.sum([r["position_attempts"] for r in sel], axis=0)
             acc = np.sum([r["position_accepts"] for r in sel], axis=0)
-            rows += [{"draft": d, "target": t, "temperature": 0.0, "gamma": g, "position": i + 1,
-                      "attempts": int(att[i]), "accepts": int(acc[i])} for i in range(g)]
+            rows += [
+                {
+                    "draft": d,
+                    "target": t,
+                    "temperature": 0.0,
+                    "gamma": g,
+                    "position": i + 1,
+                    "attempts": int(att[i]),
+                    "accepts": int(acc[i]),
+                }
+                for i in range(g)
+            ]
     return rows
 
 
@@ -454,21 +609,32 @@ def merge_throughput(ctx: Context) -> None:
         rows.append(df)
         for (method, g), grp in df.groupby(["method", "gamma"]):
             tps, spd = grp["tokens_per_s"].to_numpy(), grp["speedup_vs_autoregressive"].to_numpy()
-            s = {"draft": d, "target": t, "method": method, "gamma": g, "n_prompts": len(grp),
-                 "tokens_per_s_median": np.median(tps), "tokens_per_s_p025": np.percentile(tps, 2.5),
-                 "tokens_per_s_p975": np.percentile(tps, 97.5), "speedup_median": np.median(spd),
-                 "speedup_p025": np.percentile(spd, 2.5), "speedup_p975": np.percentile(spd, 97.5)}
+            s = {
+                "draft": d,
+                "target": t,
+                "method": method,
+                "gamma": g,
+                "n_prompts": len(grp),
+                "tokens_per_s_median": np.median(tps),
+                "tokens_per_s_p025": np.percentile(tps, 2.5),
+                "tokens_per_s_p975": np.percentile(tps, 97.5),
+                "speedup_median": np.median(spd),
+                "speedup_p025": np.percentile(spd, 2.5),
+                "speedup_p975": np.percentile(spd, 97.5),
+            }
             if method == "speculative":
                 s["tokens_per_iteration_mean"] = grp["new_tokens"].sum() / grp["iterations"].sum()
                 s["all_match_autoregressive"] = bool(grp["matches_autoregressive"].all())
             summary.append(s)
     if not rows:
         return
-    ctx.write_csv("throughput.csv", pd.concat(rows, ignore_index=True),
-                  timing="greedy (temperature 0), batch 1, configurations interleaved per prompt "
-                         "(rotated order), one warm-up of each code path per pair")
-    ctx.write_csv("throughput_summary.csv", pd.DataFrame(summary),
-                  interval="2.5 and 97.5 percentiles over prompts")
+    ctx.write_csv(
+        "throughput.csv",
+        pd.concat(rows, ignore_index=True),
+        timing="greedy (temperature 0), batch 1, configurations interleaved per prompt "
+        "(rotated order), one warm-up of each code path per pair",
+    )
+    ctx.write_csv("throughput_summary.csv", pd.DataFrame(summary), interval="2.5 and 97.5 percentiles over prompts")
 
 
 # -- stage: hf (peer baseline) -------------------------------------------------------------------
@@ -506,8 +672,9 @@ def stage_hf(ctx: Context) -> None:
         rec = ctx.load_unit("hf", unit, fp)
         if rec is None:
             df = compare_with_hf(ctx.model(t), ctx.model(d), prompts, g, m.tput_new_tokens, m.hf_repeats)
-            rec = ctx.save_unit("hf", unit, fp, {"draft": d, "target": t, "gamma": g,
-                                                "rows": json.loads(df.to_json(orient="records"))})
+            rec = ctx.save_unit(
+                "hf", unit, fp, {"draft": d, "target": t, "gamma": g, "rows": json.loads(df.to_json(orient="records"))}
+            )
         df = pd.DataFrame(rec["rows"])
         for col, val in (("gamma", g), ("target", t), ("draft", d)):
             if col not in df.columns:
@@ -515,23 +682,45 @@ def stage_hf(ctx: Context) -> None:
         frames.append(df)
         summaries.append({"draft": d, "target": t, "gamma": g, **summarise_comparison(df)})
     if frames:
-        ctx.write_csv("hf_baseline.csv", pd.concat(frames, ignore_index=True),
-                      hf_settings="assistant generation_config: num_assistant_tokens=gamma, "
-                                  "num_assistant_tokens_schedule='constant', assistant_confidence_threshold=0")
-        ctx.write_csv("hf_summary.csv", pd.DataFrame(summaries).rename(columns={
-            "ratio_median": "ours_over_hf_speed_ratio_median", "ratio_ci95_lower": "ours_over_hf_speed_ratio_p025",
-            "ratio_ci95_upper": "ours_over_hf_speed_ratio_p975", "acceptance": "ours_accepted_over_drafted"}),
-            interval="2.5 and 97.5 percentiles over prompts of time_hf / time_ours")
+        ctx.write_csv(
+            "hf_baseline.csv",
+            pd.concat(frames, ignore_index=True),
+            hf_settings="assistant generation_config: num_assistant_tokens=gamma, "
+            "num_assistant_tokens_schedule='constant', assistant_confidence_threshold=0",
+        )
+        ctx.write_csv(
+            "hf_summary.csv",
+            pd.DataFrame(summaries).rename(
+                columns={
+                    "ratio_median": "ours_over_hf_speed_ratio_median",
+                    "ratio_ci95_lower": "ours_over_hf_speed_ratio_p025",
+                    "ratio_ci95_upper": "ours_over_hf_speed_ratio_p975",
+                    "acceptance": "ours_accepted_over_drafted",
+                }
+            ),
+            interval="2.5 and 97.5 percentiles over prompts of time_hf / time_ours",
+        )
 
 
 # -- driver ------------------------------------------------------------------------------------
-_STAGE_FUNCS = {"train": "stage_train", "alpha": "stage_alpha", "calibrate": "stage_calibrate",
-                "throughput": "stage_throughput", "hf": "stage_hf"}
+_STAGE_FUNCS = {
+    "train": "stage_train",
+    "alpha": "stage_alpha",
+    "calibrate": "stage_calibrate",
+    "throughput": "stage_throughput",
+    "hf": "stage_hf",
+}
 
 
-def run_profile(profile_name: str, out_dir: str | os.PathLike | None = None, stages=("all",),
-                cache: str | os.PathLike | None = None, work_dir: str | os.PathLike | None = None,
-                device: str | None = None, progress: bool = True) -> Path:
+def run_profile(
+    profile_name: str,
+    out_dir: str | os.PathLike | None = None,
+    stages=("all",),
+    cache: str | os.PathLike | None = None,
+    work_dir: str | os.PathLike | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> Path:
     """Run the measurement chain of ``profile_name`` and write its tidy CSVs to ``out_dir``.
 
     Parameters
@@ -579,16 +768,23 @@ def run_profile(profile_name: str, out_dir: str | os.PathLike | None = None, sta
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sdsl_lib.measurement.pipeline", description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="cpu", help="smoke, cpu (default) or gpu")
-    ap.add_argument("--stage", action="append", choices=STAGES + ("all",),
-                    help="stage to run (repeatable; default all)")
+    ap.add_argument(
+        "--stage", action="append", choices=STAGES + ("all",), help="stage to run (repeatable; default all)"
+    )
     ap.add_argument("--out", default=None, help="results folder (default data/measured/<profile>/)")
     ap.add_argument("--work-dir", default=None, help="checkpoints and unit results (default <cache>/runs/<profile>)")
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     try:
-        out = run_profile(args.profile, args.out, tuple(args.stage or ("all",)), work_dir=args.work_dir,
-                          device=args.device, progress=not args.no_progress)
+        out = run_profile(
+            args.profile,
+            args.out,
+            tuple(args.stage or ("all",)),
+            work_dir=args.work_dir,
+            device=args.device,
+            progress=not args.no_progress,
+        )
     except corpus.CorpusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

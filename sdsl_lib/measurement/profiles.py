@@ -125,8 +125,9 @@ class Profile:
 
     def fingerprint(self, *parts) -> str:
         """Short hash of the settings a result depends on (stored in each unit's done marker)."""
-        blob = json.dumps([self.vocab_size, self.seed, dataclasses.asdict(self.train), *parts],
-                          sort_keys=True, default=str)
+        blob = json.dumps(
+            [self.vocab_size, self.seed, dataclasses.asdict(self.train), *parts], sort_keys=True, default=str
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -142,12 +143,24 @@ _SMOKE = Profile(
         ModelSpec("d-s", "draft", 48, 1, 2, _ff(48), train_tokens=40 * 8 * 64, lr=5e-3),
         ModelSpec("t-s", "target", 64, 2, 2, _ff(64), train_tokens=40 * 8 * 64, lr=5e-3),
     ),
-    train=TrainSpec(batch_size=8, seq_len=64, eval_every=10, eval_windows_curve=4,
-                    eval_windows_final=16, branch_fracs=(0.5,)),
-    measure=MeasureSpec(gammas=(1, 2, 3), alpha_windows=4, alpha_window_len=64, tar_prompts=2,
-                        tar_new_tokens=12, tput_prompts=2, tput_new_tokens=12, prompt_len=16,
-                        calib_prefix_len=16, calib_max_tokens=4, calib_repeats=3,
-                        hf_gammas=(2,), hf_prompts=1),
+    train=TrainSpec(
+        batch_size=8, seq_len=64, eval_every=10, eval_windows_curve=4, eval_windows_final=16, branch_fracs=(0.5,)
+    ),
+    measure=MeasureSpec(
+        gammas=(1, 2, 3),
+        alpha_windows=4,
+        alpha_window_len=64,
+        tar_prompts=2,
+        tar_new_tokens=12,
+        tput_prompts=2,
+        tput_new_tokens=12,
+        prompt_len=16,
+        calib_prefix_len=16,
+        calib_max_tokens=4,
+        calib_repeats=3,
+        hf_gammas=(2,),
+        hf_prompts=1,
+    ),
     vocab_size=512,
 )
 
@@ -167,8 +180,9 @@ _SMOKE = Profile(
 #   448x3) were so cheap to step that the best draft cost 0.46 of a target step and speculation
 #   lost (0.92x at best). Deep targets (6 and 8 layers) keep drafting cheap relative to verifying.
 # About 30 minutes of training on idle cores, branches included.
-_CPU_TRAIN = TrainSpec(batch_size=8, seq_len=256, eval_every=50, eval_windows_curve=16,
-                       eval_windows_final=None, branch_fracs=(0.25, 0.5))
+_CPU_TRAIN = TrainSpec(
+    batch_size=8, seq_len=256, eval_every=50, eval_windows_curve=16, eval_windows_final=None, branch_fracs=(0.25, 0.5)
+)
 _CPU_TOKENS_DRAFT = 400 * _CPU_TRAIN.batch_size * _CPU_TRAIN.seq_len
 _CPU_TOKENS_TARGET = 800 * _CPU_TRAIN.batch_size * _CPU_TRAIN.seq_len
 _CPU = Profile(
@@ -204,11 +218,25 @@ _GPU = Profile(
         ModelSpec("t0-512x8", "target", 512, 8, 8, _ff(512), 2 * _GPU_TOKENS, lr=2e-3),
         ModelSpec("t1-768x8", "target", 768, 8, 12, _ff(768), 2 * _GPU_TOKENS, lr=1.5e-3),
     ),
-    train=TrainSpec(batch_size=16, seq_len=256, eval_every=64, eval_windows_curve=32,
-                    eval_windows_final=None, branch_fracs=(0.25, 0.5)),
-    measure=MeasureSpec(alpha_windows=64, tar_prompts=8, tar_new_tokens=64, tput_prompts=16,
-                        tput_new_tokens=128, calib_repeats=30, hf_pairs=("best",), hf_gammas=(1, 3, 5, 7),
-                        hf_prompts=8),
+    train=TrainSpec(
+        batch_size=16,
+        seq_len=256,
+        eval_every=64,
+        eval_windows_curve=32,
+        eval_windows_final=None,
+        branch_fracs=(0.25, 0.5),
+    ),
+    measure=MeasureSpec(
+        alpha_windows=64,
+        tar_prompts=8,
+        tar_new_tokens=64,
+        tput_prompts=16,
+        tput_new_tokens=128,
+        calib_repeats=30,
+        hf_pairs=("best",),
+        hf_gammas=(1, 3, 5, 7),
+        hf_prompts=8,
+    ),
     cpu_threads=8,
 )
 

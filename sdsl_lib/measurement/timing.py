@@ -57,8 +57,12 @@ def sync(device: torch.device) -> None:
 
 def hardware_info(device: torch.device) -> dict:
     """Processor, core count, threads and (on CUDA) the GPU name, for provenance sidecars."""
-    info = {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "device": str(device)}
+    info = {
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -70,8 +74,9 @@ def _cache_kw(model) -> str:
 
 
 @torch.inference_mode()
-def forward_latency(model, prefix: torch.Tensor, max_tokens: int, repeats: int, warmup: int = 3,
-                    device=None) -> np.ndarray:
+def forward_latency(
+    model, prefix: torch.Tensor, max_tokens: int, repeats: int, warmup: int = 3, device=None
+) -> np.ndarray:
     """Forward latency (seconds) of scoring T = 1..``max_tokens`` new tokens after a warm KV cache.
 
     The cache holds ``prefix`` (shape (1, L)); each timed call feeds T tokens at positions
@@ -95,7 +100,6 @@ def forward_latency(model, prefix: torch.Tensor, max_tokens: int, repeats: int, 
         cache = DynamicCache()
     kw = _cache_kw(model)
     prefix = prefix.to(device)
-    L = prefix.shape[1]
     model(input_ids=prefix, use_cache=True, **{kw: cache})
     g = torch.Generator().manual_seed(0)
     vocab = model.config.vocab_size

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +42,14 @@ from scipy import stats
 from sdsl_lib import paper
 from sdsl_lib.laws.acceptance import fit_alpha_plane
 from sdsl_lib.laws.constants import BESIROGLU_2024, TABLE3_PLANE, AlphaPlane, ChinchillaLaw
-from sdsl_lib.planner.hardware import HardwareSpec, _step_time
 from sdsl_lib.laws.optimal import optimal_draft_size
-from sdsl_lib.laws.speculation import expected_tokens_per_iteration, optimal_lookahead, optimal_throughput, throughput_per_flop
+from sdsl_lib.laws.speculation import (
+    expected_tokens_per_iteration,
+    optimal_lookahead,
+    optimal_throughput,
+    throughput_per_flop,
+)
+from sdsl_lib.planner.hardware import HardwareSpec, _step_time
 
 __all__ = [
     "UNCERTAINTY_MODES",
@@ -68,8 +73,16 @@ UNCERTAINTY_MODES = ("all", "plane", "law", "none")
 DEFAULT_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 #: Rows of :attr:`Plan.estimates` (and keys of the JSON ``estimates`` object), in display order.
 ESTIMATE_KEYS = (
-    "n_draft", "m_over_n", "gamma_star", "gamma_int", "alpha", "gain", "gain_int",
-    "throughput_tokens_per_flop", "draft_ppl", "target_ppl",
+    "n_draft",
+    "m_over_n",
+    "gamma_star",
+    "gamma_int",
+    "alpha",
+    "gain",
+    "gain_int",
+    "throughput_tokens_per_flop",
+    "draft_ppl",
+    "target_ppl",
 )
 _ESTIMATE_META = {
     "n_draft": ("params", "draft size N (throughput-optimal N* unless given)"),
@@ -132,7 +145,9 @@ def load_pairs(path: str | Path) -> pd.DataFrame:
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"pairs file {str(path)!r} is not a readable UTF-8 CSV ({str(exc).splitlines()[0]})") from None
     if not rows:
-        raise ValueError(f"pairs file {str(path)!r} is empty; it needs a header draft_ppl,target_ppl,alpha and >= 4 rows")
+        raise ValueError(
+            f"pairs file {str(path)!r} is empty; it needs a header draft_ppl,target_ppl,alpha and >= 4 rows"
+        )
     header = [cell.strip() for cell in rows[0][1]]
     missing = [c for c in _PAIR_COLUMNS if c not in header]
     if missing:
@@ -183,16 +198,19 @@ def check_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
     x, y = out["draft_ppl"].to_numpy(), out["target_ppl"].to_numpy()
     design = np.column_stack([x - x.mean(), y - y.mean(), np.ones_like(x)])  # centred: rank is scale-free
     if np.linalg.matrix_rank(design / np.maximum(np.abs(design).max(axis=0), 1e-300)) < 3:
-        raise ValueError("pairs file cannot fit the plane alpha = A x + B y + C: draft_ppl and target_ppl must "
-                         "each vary, and not in lockstep (y = x + c)")
+        raise ValueError(
+            "pairs file cannot fit the plane alpha = A x + B y + C: draft_ppl and target_ppl must "
+            "each vary, and not in lockstep (y = x + c)"
+        )
     return out
 
 
 # --------------------------------------------------------------------------------------------
 # Draws of the two laws
 # --------------------------------------------------------------------------------------------
-def bootstrap_planes(pairs: pd.DataFrame, draws: int, rng: np.random.Generator,
-                     center: AlphaPlane | None = None) -> np.ndarray:
+def bootstrap_planes(
+    pairs: pd.DataFrame, draws: int, rng: np.random.Generator, center: AlphaPlane | None = None
+) -> np.ndarray:
     r"""Pairs-bootstrap draws of the acceptance plane :math:`\alpha = Ax + By + C` (Eq. 5).
 
     Each draw resamples the pairs with replacement and refits by least squares. A resample is a
@@ -317,7 +335,9 @@ class _AlphaModel:
         return np.clip(p[:, 0:1] * self.x(n) + p[:, 1:2] * self.y() + p[:, 2:3], 0.0, 1.0)
 
 
-def draft_grid(m_target: float, n_min: float = 1e6, n_max: float | None = None, points: int = _POINT_GRID_POINTS) -> np.ndarray:
+def draft_grid(
+    m_target: float, n_min: float = 1e6, n_max: float | None = None, points: int = _POINT_GRID_POINTS
+) -> np.ndarray:
     """Log-spaced candidate draft sizes in ``[n_min, n_max]`` (default ``n_max = M/2``).
 
     Examples
@@ -328,7 +348,9 @@ def draft_grid(m_target: float, n_min: float = 1e6, n_max: float | None = None, 
     """
     n_max = 0.5 * m_target if n_max is None else n_max
     if not (0 < n_min < n_max < m_target):
-        raise ValueError(f"the draft search range needs 0 < n_min < n_max < m_target, got n_min={n_min:g}, n_max={n_max:g}, m_target={m_target:g}")
+        raise ValueError(
+            f"the draft search range needs 0 < n_min < n_max < m_target, got n_min={n_min:g}, n_max={n_max:g}, m_target={m_target:g}"
+        )
     return np.logspace(math.log10(n_min), math.log10(n_max), points)
 
 
@@ -419,7 +441,9 @@ class HardwarePlan:
             "target_only_tokens_per_s": self.target_only_tokens_per_s,
             "flop_optimal": self.flop_optimal,
             "latency_optimal": self.latency_optimal,
-            "intervals": {r.quantity: {"point": r.point, "lower": r.lower, "upper": r.upper} for r in self.intervals.itertuples()},
+            "intervals": {
+                r.quantity: {"point": r.point, "lower": r.lower, "upper": r.upper} for r in self.intervals.itertuples()
+            },
             "batch_sweep": None if self.batch_sweep is None else self.batch_sweep.to_dict(orient="records"),
             "stops_paying_at_batch": self.stops_paying_at_batch,
             "notes": list(self.notes),
@@ -435,7 +459,7 @@ def _tokens_per_s(alpha, n_k, m, hw, batch, gammas, chunk=64):
     tv = _step_time(m, gammas + 1.0, batch, hw)  # one target step verifying gamma + 1 tokens
     seconds = gammas[None, :] * td[:, None] + tv[None, :]  # (K, G)
     for start in range(0, alpha.shape[0], chunk):
-        a = alpha[start:start + chunk]
+        a = alpha[start : start + chunk]
         e = np.asarray(expected_tokens_per_iteration(a[:, :, None], gammas[None, None, :]))
         yield start, batch * e / seconds[None]
 
@@ -474,8 +498,22 @@ def _first_row(d: dict, base: float) -> dict:
     return {k: float(v[0]) for k, v in d.items()} | {"speedup": float(d["tokens_per_s"][0]) / base}
 
 
-def _hardware_plan(point_model, draw_model, n_point, n_draws, draft_given, m, hw, batch, gamma_max,
-                   n_min, n_max, batch_sizes, sweep, level) -> HardwarePlan:
+def _hardware_plan(
+    point_model,
+    draw_model,
+    n_point,
+    n_draws,
+    draft_given,
+    m,
+    hw,
+    batch,
+    gamma_max,
+    n_min,
+    n_max,
+    batch_sizes,
+    sweep,
+    level,
+) -> HardwarePlan:
     base = float(batch / _step_time(m, 1.0, batch, hw))
     grid = draft_grid(m, n_min, n_max, _LATENCY_GRID_POINTS)
     coarse = draft_grid(m, n_min, n_max, _DRAW_GRID_POINTS)
@@ -517,17 +555,21 @@ def _hardware_plan(point_model, draw_model, n_point, n_draws, draft_given, m, hw
             t_only = float(b / _step_time(m, 1.0, b, hw))
             f_b = _first_row(flop_opt(point_model, n_point, b), t_only)
             l_b = _first_row(optimum(point_model, n_point, grid, b), t_only)
-            recs.append({
-                "batch_size": int(b),
-                "target_only_tokens_per_s": t_only,
-                "target_step_bound": "compute" if 2.0 * m * b / hw.peak_flops > hw.bytes_per_param * m / hw.bandwidth_bytes_per_s else "memory",
-                "flop_optimal_gamma": int(f_b["gamma"]),
-                "flop_optimal_speedup": f_b["speedup"],
-                "latency_optimal_n_draft": l_b["n_draft"],
-                "latency_optimal_gamma": int(l_b["gamma"]),
-                "latency_optimal_speedup": l_b["speedup"],
-                "latency_optimal_tokens_per_s": l_b["tokens_per_s"],
-            })
+            recs.append(
+                {
+                    "batch_size": int(b),
+                    "target_only_tokens_per_s": t_only,
+                    "target_step_bound": "compute"
+                    if 2.0 * m * b / hw.peak_flops > hw.bytes_per_param * m / hw.bandwidth_bytes_per_s
+                    else "memory",
+                    "flop_optimal_gamma": int(f_b["gamma"]),
+                    "flop_optimal_speedup": f_b["speedup"],
+                    "latency_optimal_n_draft": l_b["n_draft"],
+                    "latency_optimal_gamma": int(l_b["gamma"]),
+                    "latency_optimal_speedup": l_b["speedup"],
+                    "latency_optimal_tokens_per_s": l_b["tokens_per_s"],
+                }
+            )
         sweep_df = pd.DataFrame(recs)
         no_gain = sweep_df.loc[sweep_df["latency_optimal_gamma"] == 0, "batch_size"]
         stops = int(no_gain.iloc[0]) if len(no_gain) else None
@@ -541,7 +583,9 @@ def _hardware_plan(point_model, draw_model, n_point, n_draws, draft_given, m, hw
             "for a tensor-parallel group of k devices multiply both by k (custom hardware)"
         )
     if latency_optimal["gamma"] == 0:
-        notes.append(f"at batch {batch} no draft and lookahead beats the target alone on {hw.name}: speculation does not pay")
+        notes.append(
+            f"at batch {batch} no draft and lookahead beats the target alone on {hw.name}: speculation does not pay"
+        )
     if not draft_given and latency_optimal["gamma"] > 0 and not grid[0] < latency_optimal["n_draft"] < grid[-1]:
         notes.append("the latency-optimal draft lies at an end of the search range; widen it (n_min/n_max)")
     return HardwarePlan(hw, int(batch), base, flop_optimal, latency_optimal, intervals, sweep_df, stops, tuple(notes))
@@ -575,14 +619,16 @@ class Plan:
             k: {"point": r.point, "lower": r.lower, "upper": r.upper, "unit": r.unit, "description": r.description}
             for k, r in self.estimates.iterrows()
         }
-        return _finite({
-            "inputs": self.inputs,
-            "paths": {"alpha": self.alpha_source, "draft": self.draft_source},
-            "uncertainty": self.uncertainty,
-            "estimates": est,
-            "hardware": None if self.hardware is None else self.hardware.to_dict(),
-            "notes": list(self.notes),
-        })
+        return _finite(
+            {
+                "inputs": self.inputs,
+                "paths": {"alpha": self.alpha_source, "draft": self.draft_source},
+                "uncertainty": self.uncertainty,
+                "estimates": est,
+                "hardware": None if self.hardware is None else self.hardware.to_dict(),
+                "notes": list(self.notes),
+            }
+        )
 
 
 def _finite(obj):
@@ -723,20 +769,26 @@ def plan(
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if n_given is not None and n_given >= m:
-        raise ValueError(f"draft_params must be smaller than target_params (SDSL's model needs N < M), got {n_given:g} >= {m:g}")
+        raise ValueError(
+            f"draft_params must be smaller than target_params (SDSL's model needs N < M), got {n_given:g} >= {m:g}"
+        )
     if n_given is None and (alpha is not None or draft_ppl is not None):
         raise ValueError("draft_params is required with alpha or draft_ppl (they describe one particular draft)")
     n_max_v = 0.5 * m if n_max is None else _check_positive("n_max", n_max, "parameters")
     n_min_v = _check_positive("n_min", n_min, "parameters")
     if not n_min_v < n_max_v < m:
-        raise ValueError(f"n_min and n_max must satisfy n_min < n_max < target_params, got {n_min_v:g}, {n_max_v:g}, {m:g}")
+        raise ValueError(
+            f"n_min and n_max must satisfy n_min < n_max < target_params, got {n_min_v:g}, {n_max_v:g}, {m:g}"
+        )
 
     uses_law_x = alpha is None and draft_ppl is None
     uses_law_y = alpha is None and target_ppl is None
     if uses_law_x and d_draft is None:
         raise ValueError("draft_tokens is required unless alpha or draft_ppl is given (Eq. 7 needs the draft's data)")
     if uses_law_y and d_target is None:
-        raise ValueError("target_tokens is required unless alpha or target_ppl is given (Eq. 8 needs the target's data)")
+        raise ValueError(
+            "target_tokens is required unless alpha or target_ppl is given (Eq. 8 needs the target's data)"
+        )
     uses_law = uses_law_x or uses_law_y
     uses_plane = alpha is None
 
@@ -747,8 +799,11 @@ def plan(
     else:
         pair_df = load_pairs(pairs) if not isinstance(pairs, pd.DataFrame) else check_pairs(pairs)
         pair_source = f"{len(pair_df)} user pairs" + ("" if isinstance(pairs, pd.DataFrame) else f" from {pairs}")
-        point_plane = plane if plane is not None else fit_alpha_plane(
-            pair_df["draft_ppl"], pair_df["target_ppl"], pair_df["alpha"]).plane
+        point_plane = (
+            plane
+            if plane is not None
+            else fit_alpha_plane(pair_df["draft_ppl"], pair_df["target_ppl"], pair_df["alpha"]).plane
+        )
     plane_vec = np.array([[point_plane.A, point_plane.B, point_plane.C]])
 
     if alpha is not None:
@@ -763,9 +818,16 @@ def plan(
         alpha_source = "predicted from Eq. 5 with Eq. 7-8 perplexities"
 
     def model(plane_rows, law_rows, alpha_rows):
-        return _AlphaModel(m, plane_rows, law_rows if uses_law else None, d_draft, d_target,
-                           None if draft_ppl is None else float(draft_ppl),
-                           None if target_ppl is None else float(target_ppl), alpha_rows)
+        return _AlphaModel(
+            m,
+            plane_rows,
+            law_rows if uses_law else None,
+            d_draft,
+            d_target,
+            None if draft_ppl is None else float(draft_ppl),
+            None if target_ppl is None else float(target_ppl),
+            alpha_rows,
+        )
 
     point_model = model(plane_vec, _point_law(law), None if alpha is None else np.array([float(alpha)]))
 
@@ -801,15 +863,24 @@ def plan(
     lower = {k: float(point[k][0]) for k in ESTIMATE_KEYS}
     upper = dict(lower)
     if any_draws:
-        planes = (bootstrap_planes(pair_df, draws, plane_rng, center=point_plane if pairs is None else None)
-                  if resample_plane else np.repeat(plane_vec, draws, axis=0))
-        laws = sample_laws(law, draws, law_rng) if resample_law else {k: np.repeat(v, draws) for k, v in _point_law(law).items()}
+        planes = (
+            bootstrap_planes(pair_df, draws, plane_rng, center=point_plane if pairs is None else None)
+            if resample_plane
+            else np.repeat(plane_vec, draws, axis=0)
+        )
+        laws = (
+            sample_laws(law, draws, law_rng)
+            if resample_law
+            else {k: np.repeat(v, draws) for k, v in _point_law(law).items()}
+        )
         alphas = None
         if alpha is not None:
             alphas = np.full(draws, float(alpha))
             if resample_alpha:
                 a0, se = float(alpha), float(alpha_se)
-                alphas = stats.truncnorm.rvs(-a0 / se, (1.0 - a0) / se, loc=a0, scale=se, size=draws, random_state=alpha_rng)
+                alphas = stats.truncnorm.rvs(
+                    -a0 / se, (1.0 - a0) / se, loc=a0, scale=se, size=draws, random_state=alpha_rng
+                )
         draw_model = model(planes, laws, alphas)
         if n_given is not None:
             n_draws = np.full(draws, n_given)
@@ -845,13 +916,21 @@ def plan(
         "seed": int(seed),
         "confidence": confidence,
         "mode": uncertainty,
-        "plane": (f"pairs bootstrap over {pair_source}, refitting Eq. 5 per draw"
-                  + (" (deviations added to Table 3's coefficients)" if pairs is None else "")) if resample_plane else "fixed",
-        "law": ("independent normals with Besiroglu et al. (2024) standard errors, truncated to positive values; "
-                "the published estimates are correlated and their covariance is not used, so this likely overstates the spread")
-        if resample_law else "fixed",
-        "alpha": "truncated normal on (0, 1) with the given standard error" if resample_alpha else (
-            "taken as exact (no --alpha-se)" if alpha is not None else "from the plane"),
+        "plane": (
+            f"pairs bootstrap over {pair_source}, refitting Eq. 5 per draw"
+            + (" (deviations added to Table 3's coefficients)" if pairs is None else "")
+        )
+        if resample_plane
+        else "fixed",
+        "law": (
+            "independent normals with Besiroglu et al. (2024) standard errors, truncated to positive values; "
+            "the published estimates are correlated and their covariance is not used, so this likely overstates the spread"
+        )
+        if resample_law
+        else "fixed",
+        "alpha": "truncated normal on (0, 1) with the given standard error"
+        if resample_alpha
+        else ("taken as exact (no --alpha-se)" if alpha is not None else "from the plane"),
         "interval": "percentile interval of the draws",
     }
 
@@ -864,32 +943,68 @@ def plan(
             notes.append(
                 f"extrapolation: the plane was fitted on draft perplexities {lo_x:.1f}-{hi_x:.1f} and target perplexities "
                 f"{lo_y:.1f}-{hi_y:.1f}; this plan uses x = {x0:.4g}, y = {y0:.4g}"
-                + (" (Eq. 7-8 give perplexities on the pre-training law's data, not on the plane's evaluation set: SDSL does the same)" if uses_law else "")
+                + (
+                    " (Eq. 7-8 give perplexities on the pre-training law's data, not on the plane's evaluation set: SDSL does the same)"
+                    if uses_law
+                    else ""
+                )
             )
     if uses_plane:
-        raw = float(plane_vec[0, 0] * est.loc["draft_ppl", "point"] + plane_vec[0, 1] * est.loc["target_ppl", "point"] + plane_vec[0, 2])
+        raw = float(
+            plane_vec[0, 0] * est.loc["draft_ppl", "point"]
+            + plane_vec[0, 1] * est.loc["target_ppl", "point"]
+            + plane_vec[0, 2]
+        )
         if not 0.0 <= raw <= 1.0:
-            notes.append(f"the plane predicts alpha = {raw:.4g} here, outside [0, 1]; it is clipped to {min(max(raw, 0.0), 1.0):g}, "
-                         "so the estimates are not meaningful (check the token counts or give measured inputs)")
+            notes.append(
+                f"the plane predicts alpha = {raw:.4g} here, outside [0, 1]; it is clipped to {min(max(raw, 0.0), 1.0):g}, "
+                "so the estimates are not meaningful (check the token counts or give measured inputs)"
+            )
     if n_given is None and (n_point[0] >= 0.999 * n_max_v or n_point[0] <= 1.001 * n_min_v):
         notes.append("N* lies at an end of the search range; widen it (n_min/n_max)")
     if point["gamma_star"][0] == 0:
         notes.append("speculation does not pay for this pair in the FLOP model (gamma* = 0)")
     if n_given is None:
-        notes.append("the optimum is flat: throughput within 0.1% of the maximum spans roughly +-25% of N* (SDSL Table 5 discussion)")
+        notes.append(
+            "the optimum is flat: throughput within 0.1% of the maximum spans roughly +-25% of N* (SDSL Table 5 discussion)"
+        )
 
     hw_plan = None
     if hardware is not None:
-        hw_plan = _hardware_plan(point_model, draw_model, n_point, n_draws, n_given is not None, m, hardware, int(batch_size),
-                                 int(gamma_max), n_min_v, n_max_v, batch_sizes, batch_sweep, confidence)
+        hw_plan = _hardware_plan(
+            point_model,
+            draw_model,
+            n_point,
+            n_draws,
+            n_given is not None,
+            m,
+            hardware,
+            int(batch_size),
+            int(gamma_max),
+            n_min_v,
+            n_max_v,
+            batch_sizes,
+            batch_sweep,
+            confidence,
+        )
 
-    inputs = _finite({
-        "target_params": m, "target_tokens": d_target, "draft_tokens": d_draft, "draft_params": n_given,
-        "alpha": alpha, "alpha_se": alpha_se, "draft_ppl": draft_ppl, "target_ppl": target_ppl,
-        "pairs": "paper" if pairs is None else (str(pairs) if not isinstance(pairs, pd.DataFrame) else "DataFrame"),
-        "plane": {"A": point_plane.A, "B": point_plane.B, "C": point_plane.C},
-        "law": {k: getattr(law, k) for k in ("E", "A", "B", "nu", "delta")} if uses_law else None,
-        "n_min": n_min_v, "n_max": n_max_v, "gamma_max": int(gamma_max),
-        "batch_size": int(batch_size),
-    })
+    inputs = _finite(
+        {
+            "target_params": m,
+            "target_tokens": d_target,
+            "draft_tokens": d_draft,
+            "draft_params": n_given,
+            "alpha": alpha,
+            "alpha_se": alpha_se,
+            "draft_ppl": draft_ppl,
+            "target_ppl": target_ppl,
+            "pairs": "paper" if pairs is None else (str(pairs) if not isinstance(pairs, pd.DataFrame) else "DataFrame"),
+            "plane": {"A": point_plane.A, "B": point_plane.B, "C": point_plane.C},
+            "law": {k: getattr(law, k) for k in ("E", "A", "B", "nu", "delta")} if uses_law else None,
+            "n_min": n_min_v,
+            "n_max": n_max_v,
+            "gamma_max": int(gamma_max),
+            "batch_size": int(batch_size),
+        }
+    )
     return Plan(inputs, alpha_source, draft_source, est, draw_df, unc, tuple(notes), hw_plan)

@@ -52,8 +52,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdsl_lib.laws._validate import as_array, check_positive, check_range, scalar_or_array
 from sdsl_lib.io import repo_root
+from sdsl_lib.laws._validate import as_array, check_positive, check_range, scalar_or_array
 
 __all__ = [
     "HardwareSpec",
@@ -111,25 +111,45 @@ _GPU_OVERHEAD_NOTE = "per-step overhead 0.5 ms is an assumption (CUDA-graph engi
 
 #: NVIDIA H100 SXM5: 3.35 TB/s HBM3; BF16 Tensor Core 1,979 TFLOP/s with 2:4 sparsity, i.e. 989 dense.
 H100 = HardwareSpec(
-    "h100", 3.35e12, 989e12, 2.0, 0.5e-3, 80e9,
+    "h100",
+    3.35e12,
+    989e12,
+    2.0,
+    0.5e-3,
+    80e9,
     "NVIDIA H100 Tensor Core GPU datasheet, SXM column: 3.35 TB/s, BF16 1,979 TFLOPS with sparsity "
     f"(989 dense), 80 GB; {_GPU_OVERHEAD_NOTE}",
 )
 #: NVIDIA H200 SXM: 4.8 TB/s HBM3e, 141 GB; same GH100 compute as H100 (989 TFLOP/s dense bf16).
 H200 = HardwareSpec(
-    "h200", 4.8e12, 989e12, 2.0, 0.5e-3, 141e9,
+    "h200",
+    4.8e12,
+    989e12,
+    2.0,
+    0.5e-3,
+    141e9,
     "NVIDIA H200 Tensor Core GPU datasheet, SXM column: 4.8 TB/s, BF16 1,979 TFLOPS with sparsity "
     f"(989 dense), 141 GB; {_GPU_OVERHEAD_NOTE}",
 )
 #: NVIDIA A100 80GB SXM: 2,039 GB/s HBM2e; BF16 Tensor Core 312 TFLOP/s dense (624 with sparsity).
 A100 = HardwareSpec(
-    "a100", 2.039e12, 312e12, 2.0, 0.5e-3, 80e9,
+    "a100",
+    2.039e12,
+    312e12,
+    2.0,
+    0.5e-3,
+    80e9,
     "NVIDIA A100 Tensor Core GPU datasheet, 80GB SXM column: 2,039 GB/s, BF16 312 TFLOPS dense "
     f"(624 with sparsity), 80 GB; {_GPU_OVERHEAD_NOTE}",
 )
 #: This project's 2-core CPU in fp32 when no calibration file exists (see the module docstring).
 CPU_DEFAULT = HardwareSpec(
-    "cpu-measured", 10e9, 100e9, 4.0, 1.5e-3, 24 * 2**30,
+    "cpu-measured",
+    10e9,
+    100e9,
+    4.0,
+    1.5e-3,
+    24 * 2**30,
     "documented defaults for the project's 2-core AMD EPYC VM in fp32 (FIELD-NOTES.md: ~9 GB/s from "
     "decode timings, 1-2 ms per-call floor, ridge 5-20 FLOP/byte); no data/measured/cpu/cost_calibration.csv found",
 )
@@ -159,8 +179,14 @@ def get_preset(name: str, calibration_path: str | Path | None = None) -> Hardwar
     raise ValueError(f"hardware must be one of {', '.join(PRESET_NAMES[:-1])} (or custom), got {name!r}")
 
 
-def custom_spec(bandwidth_gbs: float, peak_tflops: float, bytes_per_param: float, overhead_ms: float,
-                name: str = "custom", memory_gb: float | None = None) -> HardwareSpec:
+def custom_spec(
+    bandwidth_gbs: float,
+    peak_tflops: float,
+    bytes_per_param: float,
+    overhead_ms: float,
+    name: str = "custom",
+    memory_gb: float | None = None,
+) -> HardwareSpec:
     """A :class:`HardwareSpec` from the CLI's units (GB/s, TFLOP/s, bytes, ms).
 
     Examples
@@ -168,12 +194,21 @@ def custom_spec(bandwidth_gbs: float, peak_tflops: float, bytes_per_param: float
     >>> custom_spec(1000, 100, 2, 0.1).ridge_tokens
     100.0
     """
-    for arg, value in (("bandwidth_gbs", bandwidth_gbs), ("peak_tflops", peak_tflops), ("bytes_per_param", bytes_per_param)):
+    for arg, value in (
+        ("bandwidth_gbs", bandwidth_gbs),
+        ("peak_tflops", peak_tflops),
+        ("bytes_per_param", bytes_per_param),
+    ):
         check_positive(arg, as_array(arg, value))
     check_range("overhead_ms", as_array("overhead_ms", overhead_ms), 0.0, np.inf)
     return HardwareSpec(
-        name, float(bandwidth_gbs) * 1e9, float(peak_tflops) * 1e12, float(bytes_per_param), float(overhead_ms) * 1e-3,
-        None if memory_gb is None else float(memory_gb) * 1e9, "user-supplied values",
+        name,
+        float(bandwidth_gbs) * 1e9,
+        float(peak_tflops) * 1e12,
+        float(bytes_per_param),
+        float(overhead_ms) * 1e-3,
+        None if memory_gb is None else float(memory_gb) * 1e9,
+        "user-supplied values",
     )
 
 
@@ -212,7 +247,9 @@ def step_time(n_params, tokens, batch_size, hw: HardwareSpec):
 def _step_time(p, t, b, hw: HardwareSpec):
     # Weights are read once per step (memory term); every token of every sequence costs 2P FLOPs
     # (compute term); the slower of the two sets the pace, and the overhead is paid regardless.
-    return np.maximum(hw.bytes_per_param * p / hw.bandwidth_bytes_per_s, 2.0 * p * t * b / hw.peak_flops) + hw.overhead_s
+    return (
+        np.maximum(hw.bytes_per_param * p / hw.bandwidth_bytes_per_s, 2.0 * p * t * b / hw.peak_flops) + hw.overhead_s
+    )
 
 
 def speculative_tokens_per_second(alpha, gamma, n_draft, m_target, hw: HardwareSpec, batch_size=1):
@@ -275,8 +312,14 @@ def target_only_tokens_per_second(m_target, hw: HardwareSpec, batch_size=1):
     return scalar_or_array(b / _step_time(m, 1.0, b, hw))
 
 
-def calibrate_from_timings(n_params, tokens, seconds, bytes_per_param: float = 4.0, name: str = "cpu-measured",
-                           source: str = "fitted to measured step times") -> HardwareSpec:
+def calibrate_from_timings(
+    n_params,
+    tokens,
+    seconds,
+    bytes_per_param: float = 4.0,
+    name: str = "cpu-measured",
+    source: str = "fitted to measured step times",
+) -> HardwareSpec:
     r"""Fit bandwidth, peak FLOP/s and overhead of the roofline to measured forward-step times.
 
     Minimises the squared error of :math:`\log t` against :math:`\log(\max(bP/\beta, 2PT/\pi) + t_0)`
@@ -359,5 +402,7 @@ def load_cpu_measured(path: str | Path | None = None) -> HardwareSpec:
             f"{path} needs columns for parameters {_P_COLS}, tokens {_T_COLS} and seconds {_S_COLS}; "
             f"found {list(df.columns)}"
         )
-    spec = calibrate_from_timings(df[cols[0]], df[cols[1]], df[cols[2]], 4.0, source=f"fitted to {path} (fp32, batch 1)")
+    spec = calibrate_from_timings(
+        df[cols[0]], df[cols[1]], df[cols[2]], 4.0, source=f"fitted to {path} (fp32, batch 1)"
+    )
     return replace(spec, memory_bytes=CPU_DEFAULT.memory_bytes)

@@ -91,7 +91,17 @@ def _alpha_frame(plane=(-0.002, 0.003, 0.9), noise=0.0, seed=0):
     for t, y in (("t0", 150.0), ("t1", 120.0)):
         for d, x in (("d0", 300.0), ("d1", 250.0), ("d2", 200.0), ("d3", 170.0)):
             a = plane[0] * x + plane[1] * y + plane[2] + noise * rng.normal()
-            rows.append({"draft": d, "target": t, "draft_val_ppl": x, "target_val_ppl": y, "draft_test_ppl": x, "target_test_ppl": y, "alpha_tf": a})
+            rows.append(
+                {
+                    "draft": d,
+                    "target": t,
+                    "draft_val_ppl": x,
+                    "target_val_ppl": y,
+                    "draft_test_ppl": x,
+                    "target_test_ppl": y,
+                    "alpha_tf": a,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -119,7 +129,9 @@ def test_per_target_forms_skips_targets_with_too_few_drafts():
     assert set(t4["target"]) == {"t0"}
     assert set(t4["form"]) == {"linear", "log", "power"}
     lin = t4[t4.form == "linear"].iloc[0]
-    assert lin["p1"] == pytest.approx(np.polyfit(df[df.target == "t0"]["draft_val_ppl"], df[df.target == "t0"]["alpha_tf"], 1)[0])
+    assert lin["p1"] == pytest.approx(
+        np.polyfit(df[df.target == "t0"]["draft_val_ppl"], df[df.target == "t0"]["alpha_tf"], 1)[0]
+    )
 
 
 def _positions(rates, n0=2000, gammas=(1, 2, 3, 4)):
@@ -129,7 +141,17 @@ def _positions(rates, n0=2000, gammas=(1, 2, 3, 4)):
         reach = float(n0)
         for i in range(g):
             acc = round(reach * rates[i])
-            rows.append({"draft": "d", "target": "t", "temperature": 1.0, "gamma": g, "position": i + 1, "attempts": int(round(reach)), "accepts": int(acc)})
+            rows.append(
+                {
+                    "draft": "d",
+                    "target": "t",
+                    "temperature": 1.0,
+                    "gamma": g,
+                    "position": i + 1,
+                    "attempts": int(round(reach)),
+                    "accepts": int(acc),
+                }
+            )
             reach = acc
     return pd.DataFrame(rows)
 
@@ -161,8 +183,16 @@ def test_position_acceptance_pools_gammas_with_wilson_interval():
 
 def test_tar_vs_eq12_is_exact_at_the_true_alpha():
     g = np.arange(1, 6)
-    tar = pd.DataFrame({"draft": "d", "target": "t", "gamma": g, "n_iterations_full": 100, "tar_no_bonus": sd.tar_model(0.6, g, counts_bonus=False),
-                        "tar_no_bonus_std": 0.5})
+    tar = pd.DataFrame(
+        {
+            "draft": "d",
+            "target": "t",
+            "gamma": g,
+            "n_iterations_full": 100,
+            "tar_no_bonus": sd.tar_model(0.6, g, counts_bonus=False),
+            "tar_no_bonus_std": 0.5,
+        }
+    )
     alpha = pd.DataFrame({"draft": ["d"], "target": ["t"], "alpha_tf": [0.6]})
     out = la.tar_vs_eq12(tar, alpha)
     assert np.abs(out["rel_error"]).max() < 1e-12
@@ -179,10 +209,32 @@ def _summary(seed=0, drafts=("a", "b", "c"), targets=("T1", "T2"), gammas=(1, 2,
         for d in drafts:
             for g in gammas:
                 s = float(rng.uniform(0.5, 2.0))
-                rows.append({"draft": d, "target": t, "method": "speculative", "gamma": g, "n_prompts": 8, "speedup_median": s,
-                             "speedup_p025": s * 0.9, "speedup_p975": s * 1.1, "tokens_per_iteration_mean": float(rng.uniform(1, g + 1))})
-        rows.append({"draft": drafts[0], "target": t, "method": "autoregressive", "gamma": 0, "n_prompts": 8, "speedup_median": 1.0,
-                     "speedup_p025": 1.0, "speedup_p975": 1.0, "tokens_per_iteration_mean": np.nan})
+                rows.append(
+                    {
+                        "draft": d,
+                        "target": t,
+                        "method": "speculative",
+                        "gamma": g,
+                        "n_prompts": 8,
+                        "speedup_median": s,
+                        "speedup_p025": s * 0.9,
+                        "speedup_p975": s * 1.1,
+                        "tokens_per_iteration_mean": float(rng.uniform(1, g + 1)),
+                    }
+                )
+        rows.append(
+            {
+                "draft": drafts[0],
+                "target": t,
+                "method": "autoregressive",
+                "gamma": 0,
+                "n_prompts": 8,
+                "speedup_median": 1.0,
+                "speedup_p025": 1.0,
+                "speedup_p975": 1.0,
+                "tokens_per_iteration_mean": np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -206,8 +258,16 @@ def test_bootstrap_optimal_draft_is_certain_when_one_draft_dominates():
     for k in range(6):
         for d, base in (("slow", 0.9), ("fast", 1.5)):
             for g in (1, 2):
-                rows.append({"draft": d, "target": "T", "method": "speculative", "gamma": g, "prompt_idx": k,
-                             "speedup_vs_autoregressive": base + 0.01 * k + 0.05 * g})
+                rows.append(
+                    {
+                        "draft": d,
+                        "target": "T",
+                        "method": "speculative",
+                        "gamma": g,
+                        "prompt_idx": k,
+                        "speedup_vs_autoregressive": base + 0.01 * k + 0.05 * g,
+                    }
+                )
     shares, best = la.bootstrap_optimal_draft(pd.DataFrame(rows), n_boot=200, seed=1)
     assert shares.set_index("draft").loc["fast", "share"] == 1.0
     b = best.iloc[0]
@@ -218,8 +278,16 @@ def test_bootstrap_optimal_draft_is_certain_when_one_draft_dominates():
 
 def test_speedup_predictions_and_gamma_table_use_eq1_and_eq13():
     s = _summary(2)
-    alpha = pd.DataFrame({"draft": ["a", "b", "c"] * 2, "target": ["T1"] * 3 + ["T2"] * 3, "greedy_match_tf": [0.5, 0.6, 0.7, 0.55, 0.65, 0.75],
-                          "c_measured": [0.3, 0.4, 1.2, 0.2, 0.3, 0.5], "n_params_draft": [1e3, 2e3, 4e3] * 2, "n_params_target": [1e5] * 3 + [2e5] * 3})
+    alpha = pd.DataFrame(
+        {
+            "draft": ["a", "b", "c"] * 2,
+            "target": ["T1"] * 3 + ["T2"] * 3,
+            "greedy_match_tf": [0.5, 0.6, 0.7, 0.55, 0.65, 0.75],
+            "c_measured": [0.3, 0.4, 1.2, 0.2, 0.3, 0.5],
+            "n_params_draft": [1e3, 2e3, 4e3] * 2,
+            "n_params_target": [1e5] * 3 + [2e5] * 3,
+        }
+    )
     alpha["c_flops"] = alpha["n_params_draft"] / alpha["n_params_target"]
     p = la.speedup_predictions(s, alpha)
     assert len(p) == 24
@@ -237,11 +305,21 @@ def test_speedup_predictions_and_gamma_table_use_eq1_and_eq13():
 
 def test_flop_gain_is_tokens_per_iteration_times_flop_ratio():
     s = _summary(3)
-    alpha = pd.DataFrame({"draft": ["a", "b", "c"] * 2, "target": ["T1"] * 3 + ["T2"] * 3, "n_params_draft": [1e3, 2e3, 4e3] * 2,
-                          "n_params_target": [1e5] * 3 + [2e5] * 3})
+    alpha = pd.DataFrame(
+        {
+            "draft": ["a", "b", "c"] * 2,
+            "target": ["T1"] * 3 + ["T2"] * 3,
+            "n_params_draft": [1e3, 2e3, 4e3] * 2,
+            "n_params_target": [1e5] * 3 + [2e5] * 3,
+        }
+    )
     f = la.flop_gain_measured(s, alpha)
     r = f.iloc[7]
-    assert r["flop_gain"] == pytest.approx(r["tokens_per_iteration_mean"] * r["n_params_target"] / (r["n_params_target"] + r["gamma"] * r["n_params_draft"]))
+    assert r["flop_gain"] == pytest.approx(
+        r["tokens_per_iteration_mean"]
+        * r["n_params_target"]
+        / (r["n_params_target"] + r["gamma"] * r["n_params_draft"])
+    )
 
 
 LAW = ChinchillaLaw(E=3.0, A=20.0, B=300.0, nu=0.3, delta=0.3, source="test")
@@ -253,7 +331,9 @@ PLANE = AlphaPlane(A=-0.004, B=0.002, C=0.9, source="test")
 def test_predicted_nstar_is_optimal_draft_size_and_the_brute_force_argmax():
     m = np.array([2e6, 8e6])
     opt, edge = la.predicted_nstar(m, 1e8, np.array([1e8, 2e8]), PLANE, LAW, n_min=1e3, n_points=800)
-    direct = sd.optimal_draft_size(m, 1e8, np.array([1e8, 2e8]), n_grid=la.nstar_grid_for(8e6, 1e3, 800), plane=PLANE, law=LAW)
+    direct = sd.optimal_draft_size(
+        m, 1e8, np.array([1e8, 2e8]), n_grid=la.nstar_grid_for(8e6, 1e3, 800), plane=PLANE, law=LAW
+    )
     assert np.allclose(opt.n_star, direct.n_star)
     for i, mm in enumerate(m):
         n = np.logspace(3, np.log10(mm) - 1e-9, 20000)
@@ -274,16 +354,26 @@ def test_predict_chain_on_smoke_matches_its_parts():
     fit = la.fit_ladder_law(data.loss_budget_points, grid=SMALL_GRID)
     chain = la.predict_chain(data, "alpha_tf", n_min=1e3, n_points=300, law_fit=fit)
     m = data.models.set_index("model")
-    direct = sd.optimal_draft_size(m.loc[data.targets, "n_params"].to_numpy(float), float(m.loc[data.drafts, "n_tokens"].median()),
-                                   m.loc[data.targets, "n_tokens"].to_numpy(float), n_grid=chain.n_grid,
-                                   plane=la.fit_ladder_plane(data.alpha).plane, law=fit.law)
+    direct = sd.optimal_draft_size(
+        m.loc[data.targets, "n_params"].to_numpy(float),
+        float(m.loc[data.drafts, "n_tokens"].median()),
+        m.loc[data.targets, "n_tokens"].to_numpy(float),
+        n_grid=chain.n_grid,
+        plane=la.fit_ladder_plane(data.alpha).plane,
+        law=fit.law,
+    )
     assert np.allclose(chain.targets["n_star"], direct.n_star)
     assert np.isfinite(chain.targets["gain"]).all()
 
 
 def test_nstar_bootstrap_draws_around_the_point_estimate():
     df = _alpha_frame(noise=0.003, seed=4)
-    draws = pd.DataFrame([{"E": LAW.E, "A": LAW.A * f, "B": LAW.B, "nu": LAW.nu, "delta": LAW.delta} for f in (0.9, 1.0, 1.1, 1.0, 0.95, 1.05)])
+    draws = pd.DataFrame(
+        [
+            {"E": LAW.E, "A": LAW.A * f, "B": LAW.B, "nu": LAW.nu, "delta": LAW.delta}
+            for f in (0.9, 1.0, 1.1, 1.0, 0.95, 1.05)
+        ]
+    )
     out = la.nstar_bootstrap(df, draws, np.array([2e6, 8e6]), 1e8, np.array([1e8, 1e8]), n_points=200, seed=0)
     assert out.shape == (6, 2)
     assert np.isfinite(out).all()
@@ -298,8 +388,17 @@ def _calibration(t0=1e-3, k=2e-10, sizes=(1e5, 3e5, 1e6, 5e6, 1e7), slope_t=0.05
     for i, n in enumerate(sizes):
         for t in range(1, 9):
             lat = (t0 + k * n) * (1 + slope_t * (t - 1))
-            rows.append({"model": f"m{i}", "role": "target" if n >= 5e6 else "draft", "n_params": n, "n_new_tokens": t,
-                         "latency_median_s": lat, "latency_p025_s": lat * 0.95, "latency_p975_s": lat * 1.05})
+            rows.append(
+                {
+                    "model": f"m{i}",
+                    "role": "target" if n >= 5e6 else "draft",
+                    "n_params": n,
+                    "n_new_tokens": t,
+                    "latency_median_s": lat,
+                    "latency_p025_s": lat * 0.95,
+                    "latency_p975_s": lat * 1.05,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -329,7 +428,9 @@ def test_fixed_step_cost_moves_the_latency_optimum_to_larger_drafts():
     grid = np.logspace(3, np.log10(m) - 0.01, 400)
     v = pd.DataFrame({"n_new_tokens": np.arange(1, 12), "v": np.ones(11)})
     free, _ = la.latency_optimal_draft(m, 1e8, 1e8, PLANE, LAW, 0.0, t_m / m, t_m, v, range(1, 11), grid)
-    fixed, curve = la.latency_optimal_draft(m, 1e8, 1e8, PLANE, LAW, 0.3 * t_m, 0.7 * t_m / m, t_m, v, range(1, 11), grid)
+    fixed, curve = la.latency_optimal_draft(
+        m, 1e8, 1e8, PLANE, LAW, 0.3 * t_m, 0.7 * t_m / m, t_m, v, range(1, 11), grid
+    )
     assert fixed["n_star"] > free["n_star"]
     assert fixed["speedup"] < free["speedup"]
     assert curve["c"].min() >= 0.3 - 1e-12  # the fixed cost is a floor on c
@@ -349,7 +450,11 @@ def test_latency_table_from_smoke_data():
     m = data.models.set_index("model")["n_params"]
     r = pairs.iloc[0]
     assert r["distance"] == pytest.approx(abs(m[r["draft"]] - 4e4) / m[r["target"]])
-    sel = data.throughput[(data.throughput.draft == r["draft"]) & (data.throughput.target == r["target"]) & (data.throughput.gamma == r["gamma"])]
+    sel = data.throughput[
+        (data.throughput.draft == r["draft"])
+        & (data.throughput.target == r["target"])
+        & (data.throughput.gamma == r["gamma"])
+    ]
     assert r["ttot_s"] == pytest.approx(sel["time_s"].mean())
     assert r["tpot_s"] == pytest.approx((sel["time_s"] / sel["new_tokens"]).mean())
     assert (pairs["ttft_s"] > 0).all() and (pairs["ttft_s"] < pairs["ttot_s"]).all()
@@ -381,11 +486,28 @@ def test_law_multistart_spread_holds_the_best_fit():
 
 def test_speedup_predictions_with_verification_cost():
     s = _summary(5, targets=("T1",))
-    alpha = pd.DataFrame({"draft": ["a", "b", "c"], "target": "T1", "greedy_match_tf": [0.5, 0.6, 0.7], "c_measured": [0.3, 0.4, 0.5],
-                          "n_params_draft": [1e3, 2e3, 4e3], "n_params_target": 1e5})
+    alpha = pd.DataFrame(
+        {
+            "draft": ["a", "b", "c"],
+            "target": "T1",
+            "greedy_match_tf": [0.5, 0.6, 0.7],
+            "c_measured": [0.3, 0.4, 0.5],
+            "n_params_draft": [1e3, 2e3, 4e3],
+            "n_params_target": 1e5,
+        }
+    )
     alpha["c_flops"] = alpha["n_params_draft"] / alpha["n_params_target"]
-    cal = pd.DataFrame({"model": "T1", "role": "target", "n_params": 1e5, "n_new_tokens": np.arange(1, 5),
-                        "latency_median_s": [1.0, 1.1, 1.3, 1.6], "latency_p025_s": 0.9, "latency_p975_s": 2.0})
+    cal = pd.DataFrame(
+        {
+            "model": "T1",
+            "role": "target",
+            "n_params": 1e5,
+            "n_new_tokens": np.arange(1, 5),
+            "latency_median_s": [1.0, 1.1, 1.3, 1.6],
+            "latency_p025_s": 0.9,
+            "latency_p975_s": 2.0,
+        }
+    )
     p = la.speedup_predictions(s, alpha, calibration=cal)
     r = p[(p.draft == "b") & (p.gamma == 2)].iloc[0]
     assert r["v_verify"] == pytest.approx(1.3)

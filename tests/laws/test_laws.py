@@ -90,7 +90,9 @@ def test_w_minus_one_solver_matches_scipy():
 def test_eq4_is_max_and_eq13_argmax_of_eq3(alpha, log_n, log_ratio):
     n, m = 10.0**log_n, 10.0 ** (log_n + log_ratio)
     res = minimize_scalar(
-        lambda g: -sd.throughput_per_flop(alpha, g, n, m), bounds=(0.0, 2000.0), method="bounded",
+        lambda g: -sd.throughput_per_flop(alpha, g, n, m),
+        bounds=(0.0, 2000.0),
+        method="bounded",
         options={"xatol": 1e-10},
     )
     assert sd.optimal_throughput(alpha, n, m) == pytest.approx(-res.fun, rel=1e-9)
@@ -135,7 +137,9 @@ def test_optimum_limits_and_clipping():
     # Tiny drafts: alpha^(M/N) underflows, yet the result stays finite and is the brute-force max.
     a, n_small, m_big = 0.7, 1e5, 1e12
     g = np.linspace(0, 200, 200_001)
-    assert sd.optimal_throughput(a, n_small, m_big) == pytest.approx(sd.throughput_per_flop(a, g, n_small, m_big).max(), rel=1e-9)
+    assert sd.optimal_throughput(a, n_small, m_big) == pytest.approx(
+        sd.throughput_per_flop(a, g, n_small, m_big).max(), rel=1e-9
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -177,16 +181,50 @@ def test_optimal_throughput_monotone_in_alpha(a1, a2, log_n, log_ratio):
         (lambda: sd.alpha_plane(np.inf, np.inf), r"draft_ppl must lie in \[1, inf\)"),
         (lambda: sd.alpha_from_tar([1, np.inf], [1.5, 2.0]), r"gammas must lie in \[1, inf\)"),
         (lambda: sd.alpha_from_tar([1, 2], [1.5, 3.5]), r"tar must lie in \[1, gamma \+ 1\]"),
-        (lambda: sd.fit_alpha_plane([20, 25, 30, 22], [10, 12, 14, 11], [0.5, 0.6, np.inf, 0.6]), "alpha must be finite"),
-        (lambda: sd.fit_alpha_plane([0.5, 25, 30, 22], [10, 12, 14, 11], [0.5, 0.6, 0.7, 0.6]), r"draft_ppl must lie in \[1, inf\)"),
+        (
+            lambda: sd.fit_alpha_plane([20, 25, 30, 22], [10, 12, 14, 11], [0.5, 0.6, np.inf, 0.6]),
+            "alpha must be finite",
+        ),
+        (
+            lambda: sd.fit_alpha_plane([0.5, 25, 30, 22], [10, 12, 14, 11], [0.5, 0.6, 0.7, 0.6]),
+            r"draft_ppl must lie in \[1, inf\)",
+        ),
         (lambda: sd.fit_alpha_vs_draft_ppl([10, 20, 30], [0.5, 0.6, np.nan], "linear"), "alpha must not be NaN"),
         (lambda: sd.fit_alpha_vs_draft_ppl([10, 10, 10], [0.5, 0.6, 0.7], "log"), "must each vary"),
-        (lambda: sd.fit_chinchilla(np.logspace(6, 9, 6), np.logspace(9, 12, 6), np.linspace(3, 2, 6), grid={"a": [1.0]}), "grid must give"),
-        (lambda: sd.fit_chinchilla(np.logspace(6, 9, 6), np.logspace(9, 12, 6), np.linspace(3, 2, 6), bootstrap=-1), "bootstrap must be an integer >= 0"),
-        (lambda: sd.fit_chinchilla(np.logspace(6, 9, 6), np.logspace(9, 12, 6), np.linspace(3, 2, 6), huber_delta=0.0), "huber_delta must be"),
-        (lambda: sd.fit_chinchilla(np.logspace(6, 9, 6), np.logspace(9, 12, 6), [3, 2, 2, 2, 2, -1.0]), "loss_nats must be > 0"),
+        (
+            lambda: sd.fit_chinchilla(
+                np.logspace(6, 9, 6), np.logspace(9, 12, 6), np.linspace(3, 2, 6), grid={"a": [1.0]}
+            ),
+            "grid must give",
+        ),
+        (
+            lambda: sd.fit_chinchilla(np.logspace(6, 9, 6), np.logspace(9, 12, 6), np.linspace(3, 2, 6), bootstrap=-1),
+            "bootstrap must be an integer >= 0",
+        ),
+        (
+            lambda: sd.fit_chinchilla(
+                np.logspace(6, 9, 6), np.logspace(9, 12, 6), np.linspace(3, 2, 6), huber_delta=0.0
+            ),
+            "huber_delta must be",
+        ),
+        (
+            lambda: sd.fit_chinchilla(np.logspace(6, 9, 6), np.logspace(9, 12, 6), [3, 2, 2, 2, 2, -1.0]),
+            "loss_nats must be > 0",
+        ),
         (lambda: sd.fit_nstar_linear(pd.DataFrame({"m_target": [1e10] * 5})), "missing columns"),
-        (lambda: sd.fit_nstar_full(pd.DataFrame({"m_target": [1e10] * 5, "d_draft": [1e12] * 5, "d_target": [1e12] * 5, "n_star": [1e8, 2e8, np.nan, 1e8, 1e8]})), r"df\['n_star'\] must not be NaN"),
+        (
+            lambda: sd.fit_nstar_full(
+                pd.DataFrame(
+                    {
+                        "m_target": [1e10] * 5,
+                        "d_draft": [1e12] * 5,
+                        "d_target": [1e12] * 5,
+                        "n_star": [1e8, 2e8, np.nan, 1e8, 1e8],
+                    }
+                )
+            ),
+            r"df\['n_star'\] must not be NaN",
+        ),
         (lambda: sd.optimal_draft_size(1e10, 1e12, 1e12, n_grid=[]), "n_grid must hold at least one"),
         (lambda: sd.optimal_draft_size(1e10, 1e12, 1e12, n_grid=[1e8, -1e8]), "n_grid must be > 0"),
         (lambda: sd.throughput_per_flop(0.5, 2, [1e8, 1e10], 1e9), "n_draft must be smaller than m_target"),
@@ -353,13 +391,21 @@ _LAWS = {
     "loss": (sd.loss, dict(n_params=1e9, n_tokens=1e11)),
     "perplexity": (sd.perplexity, dict(n_params=1e9, n_tokens=1e11)),
     "predicted_throughput": (sd.predicted_throughput, dict(n_draft=1e8, m_target=1e10, d_draft=1e12, d_target=1e12)),
-    "optimal_draft_size": (sd.optimal_draft_size, dict(m_target=1e10, d_draft=1e12, d_target=1e12, n_grid=np.logspace(8, 9.5, 50))),
+    "optimal_draft_size": (
+        sd.optimal_draft_size,
+        dict(m_target=1e10, d_draft=1e12, d_target=1e12, n_grid=np.logspace(8, 9.5, 50)),
+    ),
 }
 _SIZES = {"n_draft", "m_target", "n_params", "n_tokens", "d_draft", "d_target", "n_grid"}
 
 
 def _cases(args, value):
-    return [pytest.param(name, arg, value, id=f"{name}-{arg}") for name, (_, kw) in _LAWS.items() for arg in kw if arg in args]
+    return [
+        pytest.param(name, arg, value, id=f"{name}-{arg}")
+        for name, (_, kw) in _LAWS.items()
+        for arg in kw
+        if arg in args
+    ]
 
 
 def _call(name, **override):
@@ -497,8 +543,16 @@ def test_eq13_and_eq4_against_50_digit_lambert_w():
     # regimes where double precision is hardest: huge M/N (alpha^(M/N-1) underflows, Eq. 13 subtracts
     # two numbers of size M/N) and alpha next to 1 (the branch point).
     mpmath = pytest.importorskip("mpmath")
-    cases = [(0.6479, 117313808.6, 12853473280), (1e-6, 1.0, 1e12), (0.5, 1e3, 1e12), (0.9, 1e5, 1e11),
-             (1 - 1e-9, 1e8, 1e10), (1 - 1e-14, 1e8, 1e11), (0.999, 1e6, 1.5e6), (0.3, 1e7, 1e9)]
+    cases = [
+        (0.6479, 117313808.6, 12853473280),
+        (1e-6, 1.0, 1e12),
+        (0.5, 1e3, 1e12),
+        (0.9, 1e5, 1e11),
+        (1 - 1e-9, 1e8, 1e10),
+        (1 - 1e-14, 1e8, 1e11),
+        (0.999, 1e6, 1.5e6),
+        (0.3, 1e7, 1e9),
+    ]
     for a, n, m in cases:
         with mpmath.workdps(50):
             A, N, M = mpmath.mpf(a), mpmath.mpf(n), mpmath.mpf(m)
@@ -576,10 +630,17 @@ def test_chinchilla_objective_gradient_matches_finite_differences():
     theta = np.array([6.0, 6.0, 0.5, 0.35, 0.3])
     for delta in (1e-3, 1.0):  # Hoffmann's delta (mostly linear part) and a purely quadratic one
         value, grad = _objective(theta, log_n, log_d, log_l, delta)
-        num = approx_fprime(theta, lambda t: _objective(t, log_n, log_d, log_l, delta)[0], 1e-7)
+        num = approx_fprime(theta, lambda t, delta=delta: _objective(t, log_n, log_d, log_l, delta)[0], 1e-7)
         assert np.allclose(grad, num, rtol=1e-4, atol=1e-7)
         # The Huber loss: quadratic below delta, linear above.
-        r = np.log(sd.loss(np.exp(log_n), np.exp(log_d), sd.ChinchillaLaw(np.exp(0.5), np.exp(6.0), np.exp(6.0), 0.35, 0.3))) - log_l
+        r = (
+            np.log(
+                sd.loss(
+                    np.exp(log_n), np.exp(log_d), sd.ChinchillaLaw(np.exp(0.5), np.exp(6.0), np.exp(6.0), 0.35, 0.3)
+                )
+            )
+            - log_l
+        )
         huber = np.where(np.abs(r) <= delta, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta)).sum()
         assert value == pytest.approx(huber, rel=1e-10)
 

@@ -8,9 +8,8 @@ import random
 
 import pytest
 
-from sdsl_lib.measurement import tokenizer as bpe
-
 from sdsl_lib.measurement import corpus
+from sdsl_lib.measurement import tokenizer as bpe
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +63,10 @@ def test_split_rejects_names_without_held_out_works():
 
 
 def test_strip_gutenberg_keeps_text_between_markers():
-    raw = ("Header line\r\n*** START OF THE PROJECT GUTENBERG EBOOK HAMLET ***\r\nTo be, or not.\r\n"
-           "*** END OF THE PROJECT GUTENBERG EBOOK HAMLET ***\r\nLicence text\r\n")
+    raw = (
+        "Header line\r\n*** START OF THE PROJECT GUTENBERG EBOOK HAMLET ***\r\nTo be, or not.\r\n"
+        "*** END OF THE PROJECT GUTENBERG EBOOK HAMLET ***\r\nLicence text\r\n"
+    )
     assert corpus.strip_gutenberg(raw) == "To be, or not.\n"
 
 

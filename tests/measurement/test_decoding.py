@@ -89,7 +89,7 @@ def hf_greedy(model, prompt, max_new_tokens):
     config.max_new_tokens = max_new_tokens
     config.eos_token_id = None
     out = model.generate(prompt.view(1, -1), generation_config=config)
-    return out[0, prompt.numel():]
+    return out[0, prompt.numel() :]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,9 +215,7 @@ def test_chisquare_rejects_draft_samples_generated_by_the_engine(sampling_pair):
     target_s, draft_s = sampling_pair
     seqs, p_target = joint_distribution(target_s, PROMPT_S, NEW_S, 1.0)
     gen = torch.Generator().manual_seed(3)
-    samples = torch.stack(
-        [autoregressive_generate(draft_s, PROMPT_S, NEW_S, 1.0, gen)[0] for _ in range(1000)]
-    )
+    samples = torch.stack([autoregressive_generate(draft_s, PROMPT_S, NEW_S, 1.0, gen)[0] for _ in range(1000)])
     assert chisquare_pvalue(samples, seqs, p_target) < 1e-3
     _, p_draft = joint_distribution(draft_s, PROMPT_S, NEW_S, 1.0)
     assert chisquare_pvalue(samples, seqs, p_draft) > 1e-3

@@ -5,7 +5,6 @@ minute on 2 cores); the assertions check schemas and values that a broken chain 
 """
 
 import json
-import math
 import os
 
 import numpy as np
@@ -13,31 +12,75 @@ import pandas as pd
 import pytest
 import torch
 
-from sdsl_lib.measurement import models as ladder
-
-from sdsl_lib.measurement import pipeline as measure
-
-from sdsl_lib.measurement import timing
 from sdsl_lib.laws.acceptance import acceptance_from_probs
+from sdsl_lib.measurement import models as ladder
+from sdsl_lib.measurement import pipeline as measure
+from sdsl_lib.measurement import timing
 from sdsl_lib.measurement.profiles import ModelSpec, get_profile
 
 SCHEMAS = {
-    "models.csv": ["model", "role", "n_params", "n_params_non_embedding", "n_params_embedding", "n_tokens",
-                   "val_loss_nats", "val_ppl", "test_loss_nats", "test_ppl", "train_time_s", "torch_threads"],
+    "models.csv": [
+        "model",
+        "role",
+        "n_params",
+        "n_params_non_embedding",
+        "n_params_embedding",
+        "n_tokens",
+        "val_loss_nats",
+        "val_ppl",
+        "test_loss_nats",
+        "test_ppl",
+        "train_time_s",
+        "torch_threads",
+    ],
     "loss_curves.csv": ["model", "step", "n_tokens", "lr", "train_loss_nats", "val_loss_subset_nats"],
     "loss_budget_points.csv": ["model", "n_params", "n_tokens", "val_loss_nats", "val_ppl", "branch"],
-    "alpha.csv": ["draft", "target", "alpha_tf", "alpha_tf_ci95_lower", "alpha_tf_ci95_upper", "alpha_tar",
-                  "alpha_tar_ci95_lower", "alpha_tar_ci95_upper", "greedy_match_tf", "greedy_acceptance_run",
-                  "c_flops", "c_measured", "draft_test_ppl", "target_test_ppl"],
+    "alpha.csv": [
+        "draft",
+        "target",
+        "alpha_tf",
+        "alpha_tf_ci95_lower",
+        "alpha_tf_ci95_upper",
+        "alpha_tar",
+        "alpha_tar_ci95_lower",
+        "alpha_tar_ci95_upper",
+        "greedy_match_tf",
+        "greedy_acceptance_run",
+        "c_flops",
+        "c_measured",
+        "draft_test_ppl",
+        "target_test_ppl",
+    ],
     "tar.csv": ["draft", "target", "gamma", "tar_no_bonus", "tar_with_bonus", "n_iterations_full"],
-    "acceptance_by_position.csv": ["draft", "target", "temperature", "gamma", "position", "attempts",
-                                   "accepts", "acceptance_rate"],
-    "cost_calibration.csv": ["model", "n_new_tokens", "latency_median_s", "latency_p025_s", "latency_p975_s",
-                             "latency_rel_one_token"],
-    "throughput.csv": ["draft", "target", "prompt_idx", "method", "gamma", "tokens_per_s",
-                       "speedup_vs_autoregressive"],
-    "throughput_summary.csv": ["draft", "target", "method", "gamma", "tokens_per_s_median",
-                               "tokens_per_s_p025", "tokens_per_s_p975", "speedup_median"],
+    "acceptance_by_position.csv": [
+        "draft",
+        "target",
+        "temperature",
+        "gamma",
+        "position",
+        "attempts",
+        "accepts",
+        "acceptance_rate",
+    ],
+    "cost_calibration.csv": [
+        "model",
+        "n_new_tokens",
+        "latency_median_s",
+        "latency_p025_s",
+        "latency_p975_s",
+        "latency_rel_one_token",
+    ],
+    "throughput.csv": ["draft", "target", "prompt_idx", "method", "gamma", "tokens_per_s", "speedup_vs_autoregressive"],
+    "throughput_summary.csv": [
+        "draft",
+        "target",
+        "method",
+        "gamma",
+        "tokens_per_s_median",
+        "tokens_per_s_p025",
+        "tokens_per_s_p975",
+        "speedup_median",
+    ],
 }
 
 

@@ -18,17 +18,26 @@ import jupytext
 import nbformat
 import pytest
 
-from tools import notebook_runner as nr
 from sdsl_lib import paper
 from sdsl_lib.laws.constants import TABLE8_NSTAR_FULL, TABLE9_NSTAR_LINEAR
+from tools import notebook_runner as nr
 
 NOTEBOOKS = nr.discover()
 IDS = [nb.stem for nb in NOTEBOOKS]
 
 #: Paper figures each notebook must produce (PNG and PDF); notebook-only figures are not listed.
 PAPER_FIGURES = {
-    "03_acceptance_vs_perplexity": ["fig1_fitted_plane", "fig3a_qwen15_110b_fits", "fig3b_llama31_70b_fits", "fig3_all_targets_fits"],
-    "04_throughput_vs_draft_size": ["fig2a_throughput_vs_draft_opt", "fig2b_throughput_vs_draft_qwen15", "fig2c_throughput_vs_draft_qwen25"],
+    "03_acceptance_vs_perplexity": [
+        "fig1_fitted_plane",
+        "fig3a_qwen15_110b_fits",
+        "fig3b_llama31_70b_fits",
+        "fig3_all_targets_fits",
+    ],
+    "04_throughput_vs_draft_size": [
+        "fig2a_throughput_vs_draft_opt",
+        "fig2b_throughput_vs_draft_qwen15",
+        "fig2c_throughput_vs_draft_qwen25",
+    ],
     "05_nstar_scaling": [
         "fig5a_Nstar_vs_M_fixed_Dt",
         "fig5b_Normalized_Nstar_vs_M_fixed_Dt",
@@ -37,7 +46,11 @@ PAPER_FIGURES = {
         "fig5e_Nstar_vs_Dt_fixed_D",
         "fig5f_Normalized_Nstar_vs_Dt_fixed_D",
     ],
-    "06_latency_validation": ["fig4a_opt_13b_ttft_vs_distance", "fig4b_opt_13b_ttot_vs_distance", "fig4c_opt_13b_tpot_vs_distance"],
+    "06_latency_validation": [
+        "fig4a_opt_13b_ttft_vs_distance",
+        "fig4b_opt_13b_ttot_vs_distance",
+        "fig4c_opt_13b_tpot_vs_distance",
+    ],
 }
 
 
@@ -89,7 +102,9 @@ def test_parameters_cell_holds_commented_upper_case_literals(nb_path):
     tree = ast.parse(source)
     lines = source.splitlines()
     for node in tree.body:
-        assert isinstance(node, ast.Assign) and len(node.targets) == 1, f"only NAME = literal lines: {ast.unparse(node)}"
+        assert isinstance(node, ast.Assign) and len(node.targets) == 1, (
+            f"only NAME = literal lines: {ast.unparse(node)}"
+        )
         name = node.targets[0].id
         assert name.isupper(), f"parameter {name} must be UPPER_CASE"
         ast.literal_eval(node.value)  # raises if not a literal
@@ -118,7 +133,13 @@ def test_smoke_run_refuses_the_committed_outputs():
 def test_fingerprint_tracks_parameters_and_library_sources(tmp_path):
     nb = NOTEBOOKS[0]
     cfg = nr.RunConfig(figures_dir=tmp_path / "f", results_dir=tmp_path / "r", executed_dir=tmp_path / "n", smoke=True)
-    other = nr.RunConfig(figures_dir=tmp_path / "f", results_dir=tmp_path / "r", executed_dir=tmp_path / "n", smoke=True, extra_parameters={"SEED": 1})
+    other = nr.RunConfig(
+        figures_dir=tmp_path / "f",
+        results_dir=tmp_path / "r",
+        executed_dir=tmp_path / "n",
+        smoke=True,
+        extra_parameters={"SEED": 1},
+    )
     assert nr.fingerprint(nb, cfg) == nr.fingerprint(nb, cfg)
     assert nr.fingerprint(nb, cfg) != nr.fingerprint(nb, other)
     deps = {p.name for p in nr.sdsl_dependencies(NOTEBOOKS[0])}
@@ -173,7 +194,12 @@ def _check_04(r):
     t5 = paper.table5().set_index(["target", "draft_family"])
     assert len(r["table5"]) == len(t5) == 39
     nstar_err = [abs(row["n_star"] / t5.loc[(row["target"], row["draft_family"]), "n_star"] - 1) for row in r["table5"]]
-    t_err = [abs(row["throughput"] / t5.loc[(row["target"], row["draft_family"]), "throughput_at_n_star_tokens_per_flop"] - 1) for row in r["table5"]]
+    t_err = [
+        abs(
+            row["throughput"] / t5.loc[(row["target"], row["draft_family"]), "throughput_at_n_star_tokens_per_flop"] - 1
+        )
+        for row in r["table5"]
+    ]
     assert max(nstar_err) < 1e-3
     assert max(t_err) < 5e-3
     e2 = r["erratum_e2"]
@@ -217,8 +243,9 @@ def _check_08(r):
     assert r["table5_max_rel_nstar_gap"] < 1e-3
 
 
-CHECKS = {f.__name__[-2:]: f for f in (_check_01, _check_02, _check_03, _check_04, _check_05, _check_06, _check_07,
-                                       _check_08)}
+CHECKS = {
+    f.__name__[-2:]: f for f in (_check_01, _check_02, _check_03, _check_04, _check_05, _check_06, _check_07, _check_08)
+}
 
 
 @pytest.mark.slow

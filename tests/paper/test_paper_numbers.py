@@ -7,7 +7,6 @@ the issue (Table 5: N* within 0.1%, T within 0.5%; fits within their printed mar
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import sdsl_lib as sd

@@ -11,8 +11,8 @@ import pytest
 
 from sdsl_lib.cli import main, parse_count
 from sdsl_lib.laws.optimal import optimal_draft_size
-from sdsl_lib.planner.core import ESTIMATE_KEYS, draft_grid
 from sdsl_lib.laws.speculation import optimal_lookahead
+from sdsl_lib.planner.core import ESTIMATE_KEYS, draft_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ["plan", "--target-params", "70e9", "--target-tokens", "15e12", "--draft-tokens", "2.4e12"]
@@ -43,8 +43,17 @@ def test_json_has_the_documented_keys(capsys):
     assert out["paths"]["alpha"] == "predicted from Eq. 5 with Eq. 7-8 perplexities"
     assert out["uncertainty"]["draws"] == 30 and out["uncertainty"]["seed"] == 0
     hw = out["hardware"]
-    assert {"hardware", "batch_size", "target_only_tokens_per_s", "flop_optimal", "latency_optimal", "intervals",
-            "batch_sweep", "stops_paying_at_batch", "notes"} <= set(hw)
+    assert {
+        "hardware",
+        "batch_size",
+        "target_only_tokens_per_s",
+        "flop_optimal",
+        "latency_optimal",
+        "intervals",
+        "batch_sweep",
+        "stops_paying_at_batch",
+        "notes",
+    } <= set(hw)
     assert {"n_draft", "gamma", "alpha", "tokens_per_s", "speedup"} == set(hw["flop_optimal"])
     assert len(hw["batch_sweep"]) == 9
 
@@ -59,8 +68,15 @@ def test_seeded_runs_reproduce_and_seeds_differ(capsys):
 def test_table_output_names_every_quantity_and_the_path(capsys):
     assert main(BASE + ["--draws", "20"]) == 0
     text = capsys.readouterr().out
-    for phrase in ("draft size N*", "optimal lookahead gamma*", "best integer lookahead", "acceptance rate alpha",
-                   "tokens/FLOP gain", "95% interval", "alpha: predicted from Eq. 5 with Eq. 7-8 perplexities"):
+    for phrase in (
+        "draft size N*",
+        "optimal lookahead gamma*",
+        "best integer lookahead",
+        "acceptance rate alpha",
+        "tokens/FLOP gain",
+        "95% interval",
+        "alpha: predicted from Eq. 5 with Eq. 7-8 perplexities",
+    ):
         assert phrase in text
 
 
@@ -72,8 +88,21 @@ def test_measured_alpha_says_so(capsys):
 def test_help_explains_options_with_units(capsys):
     assert main(["plan", "--help"]) == 0
     text = capsys.readouterr().out
-    for phrase in ("--target-params", "in parameters", "--draft-tokens", "tokens", "--bandwidth-gbs", "GB/s",
-                   "TFLOP/s", "milliseconds", "--draws", "--seed", "--json", "--batch-sweep", "--pairs"):
+    for phrase in (
+        "--target-params",
+        "in parameters",
+        "--draft-tokens",
+        "tokens",
+        "--bandwidth-gbs",
+        "GB/s",
+        "TFLOP/s",
+        "milliseconds",
+        "--draws",
+        "--seed",
+        "--json",
+        "--batch-sweep",
+        "--pairs",
+    ):
         assert phrase in text
 
 
@@ -84,31 +113,75 @@ def test_parse_count_suffixes():
 
 
 BAD = [
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draft-params", "8e9"], "--draft-params", "smaller than --target-params"),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draft-params", "8e9"],
+        "--draft-params",
+        "smaller than --target-params",
+    ),
     (["--target-params", "7e9", "--draft-params", "1e8", "--alpha", "1.2"], "--alpha", "(0, 1)"),
     (["--target-params", "7e9", "--draft-params", "1e8", "--alpha", "0"], "--alpha", "(0, 1)"),
     (["--target-params", "-7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12"], "--target-params", "> 0"),
     (["--target-params", "0", "--target-tokens", "1e12", "--draft-tokens", "1e12"], "--target-params", "> 0"),
     (["--target-params", "7e9", "--target-tokens", "0", "--draft-tokens", "1e12"], "--target-tokens", "> 0"),
     (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "-1"], "--draft-tokens", "> 0"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--hardware", "h300"], "--hardware", "h100"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draws", "0"], "--draws", "[1, 20000]"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--pairs", "/no/such.csv"], "--pairs", "does not exist"),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--hardware", "h300"],
+        "--hardware",
+        "h100",
+    ),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draws", "0"],
+        "--draws",
+        "[1, 20000]",
+    ),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--pairs", "/no/such.csv"],
+        "--pairs",
+        "does not exist",
+    ),
     (["--target-params", "7e9", "--target-tokens", "1e12"], "--draft-tokens", "required"),
     (["--target-params", "7e9", "--alpha", "0.5"], "--alpha", "--draft-params"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--hardware", "custom", "--bandwidth-gbs", "100"], "--hardware", "--peak-tflops"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--peak-tflops", "100"], "--peak-tflops", "--hardware"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--n-max", "9e9"], "--n-max", "smaller"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--confidence", "1"], "--confidence", "(0, 1)"),
+    (
+        [
+            "--target-params",
+            "7e9",
+            "--target-tokens",
+            "1e12",
+            "--draft-tokens",
+            "1e12",
+            "--hardware",
+            "custom",
+            "--bandwidth-gbs",
+            "100",
+        ],
+        "--hardware",
+        "--peak-tflops",
+    ),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--peak-tflops", "100"],
+        "--peak-tflops",
+        "--hardware",
+    ),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--n-max", "9e9"],
+        "--n-max",
+        "smaller",
+    ),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--confidence", "1"],
+        "--confidence",
+        "(0, 1)",
+    ),
 ]
-
-
 
 
 @pytest.mark.parametrize(
     "csv, phrase",
-    [("draft_ppl,target_ppl\n12,10\n", "missing alpha"), ("draft_ppl,target_ppl,alpha\n12,10,0.5\n13,x,.5\n", "line 3"),
-     ("\x00\x01garbage", "--pairs")],
+    [
+        ("draft_ppl,target_ppl\n12,10\n", "missing alpha"),
+        ("draft_ppl,target_ppl,alpha\n12,10,0.5\n13,x,.5\n", "line 3"),
+        ("\x00\x01garbage", "--pairs"),
+    ],
 )
 def test_malformed_pairs_csv(tmp_path, capsys, csv, phrase):
     path = tmp_path / "pairs.csv"
@@ -118,7 +191,9 @@ def test_malformed_pairs_csv(tmp_path, capsys, csv, phrase):
     assert err.count("\n") == 1 and "--pairs" in err and phrase in err
 
 
-@pytest.mark.parametrize("args, option", [(BAD[0][0], "--draft-params"), (BAD[7][0], "--hardware"), (BAD[8][0], "--draws")])
+@pytest.mark.parametrize(
+    "args, option", [(BAD[0][0], "--draft-params"), (BAD[7][0], "--hardware"), (BAD[8][0], "--draws")]
+)
 def test_bad_input_as_a_subprocess(args, option):
     script = ROOT / ".venv" / "bin" / "sdsl"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "sdsl_lib.cli"]
@@ -129,30 +204,113 @@ def test_bad_input_as_a_subprocess(args, option):
 
 
 def test_module_entry_point_runs():
-    res = subprocess.run([sys.executable, "-m", "sdsl_lib.cli", *BASE, "--draws", "5", "--json"],
-                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-m", "sdsl_lib.cli", *BASE, "--draws", "5", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["command"] == "plan"
 
 
 # --- audit additions: more bad-input classes, presets, batch size, measured paths -------------------
 MORE_BAD = [
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draft-params", "7e9"], "--draft-params", "smaller than --target-params"),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draft-params", "7e9"],
+        "--draft-params",
+        "smaller than --target-params",
+    ),
     (["--target-params", "7e9", "--draft-params", "1e8", "--alpha", "-0.1"], "--alpha", "(0, 1)"),
     (["--target-params", "7e9", "--draft-params", "1e8", "--alpha", "nan"], "--alpha", "(0, 1)"),
     (["--target-params", "nan", "--target-tokens", "1e12", "--draft-tokens", "1e12"], "--target-params", "> 0"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draft-params", "-1e8"], "--draft-params", "> 0"),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draft-params", "-1e8"],
+        "--draft-params",
+        "> 0",
+    ),
     (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--n-min", "0"], "--n-min", "> 0"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draws", "20001"], "--draws", "[1, 20000]"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--gamma-max", "5000"], "--gamma-max", "[1, 1024]"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--batch-size", "8"], "--batch-size", "--hardware"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--hardware", "h100", "--batch-size", "0"], "--batch-size", ">= 1"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--hardware", "custom", "--bandwidth-gbs", "0",
-      "--peak-tflops", "1", "--bytes-per-param", "2", "--overhead-ms", "0"], "--bandwidth-gbs", "(0, inf)"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--hardware", "h100", "--overhead-ms", "-1"], "--overhead-ms", "[0, inf)"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-params", "1e8", "--draft-ppl", "0.5"], "--draft-ppl", "[1, inf)"),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--draws", "20001"],
+        "--draws",
+        "[1, 20000]",
+    ),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--gamma-max", "5000"],
+        "--gamma-max",
+        "[1, 1024]",
+    ),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--batch-size", "8"],
+        "--batch-size",
+        "--hardware",
+    ),
+    (
+        [
+            "--target-params",
+            "7e9",
+            "--target-tokens",
+            "1e12",
+            "--draft-tokens",
+            "1e12",
+            "--hardware",
+            "h100",
+            "--batch-size",
+            "0",
+        ],
+        "--batch-size",
+        ">= 1",
+    ),
+    (
+        [
+            "--target-params",
+            "7e9",
+            "--target-tokens",
+            "1e12",
+            "--draft-tokens",
+            "1e12",
+            "--hardware",
+            "custom",
+            "--bandwidth-gbs",
+            "0",
+            "--peak-tflops",
+            "1",
+            "--bytes-per-param",
+            "2",
+            "--overhead-ms",
+            "0",
+        ],
+        "--bandwidth-gbs",
+        "(0, inf)",
+    ),
+    (
+        [
+            "--target-params",
+            "7e9",
+            "--target-tokens",
+            "1e12",
+            "--draft-tokens",
+            "1e12",
+            "--hardware",
+            "h100",
+            "--overhead-ms",
+            "-1",
+        ],
+        "--overhead-ms",
+        "[0, inf)",
+    ),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-params", "1e8", "--draft-ppl", "0.5"],
+        "--draft-ppl",
+        "[1, inf)",
+    ),
     (["--target-params", "7e9", "--draft-params", "1e8", "--alpha", "0.5", "--alpha-se", "1"], "--alpha-se", "[0, 1)"),
-    (["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--alpha-se", "0.1"], "--alpha-se", "needs --alpha"),
+    (
+        ["--target-params", "7e9", "--target-tokens", "1e12", "--draft-tokens", "1e12", "--alpha-se", "0.1"],
+        "--alpha-se",
+        "needs --alpha",
+    ),
 ]
 
 
@@ -173,7 +331,10 @@ def test_bad_input_in_process(capsys, args, option, phrase):
         ("draft_ppl,target_ppl,alpha\n12,10,\n13,11,0.5\n14,12,.5\n15,13,.5\n", "line 2 holds an empty value"),
         ("draft_ppl,target_ppl,alpha\n12,10,0.5\n13,11,0.6\n14,12,.5\n15,13,.4\n", "lockstep"),  # y = x - 2
         ("draft_ppl,target_ppl,alpha\n12,10,0.5\n12,10,0.6\n12,10,.5\n12,10,.4\n", "lockstep"),  # constant
-        ("draft_ppl,draft_ppl,target_ppl,alpha\n12,12,10,0.5\n13,13,11,0.5\n14,14,12,.5\n15,15,14,.5\n", "repeats column draft_ppl"),
+        (
+            "draft_ppl,draft_ppl,target_ppl,alpha\n12,12,10,0.5\n13,13,11,0.5\n14,14,12,.5\n15,15,14,.5\n",
+            "repeats column draft_ppl",
+        ),
         ('draft_ppl,target_ppl,alpha\n"12,10,0.5\n13,11,0.5\n', "not a readable"),
         ("", "is empty"),
         ("draft_ppl,target_ppl,alpha\n12,10,0.5\n13,11,0.5\n", "at least 4"),
@@ -227,7 +388,10 @@ def test_each_preset_reports_hand_computed_target_speed_and_both_drafts(capsys, 
     assert spec["name"] == preset and spec["source"]
     m = 70e9
     # Target alone at batch 1: read the weights once (b M / beta), or compute 2 M / pi if slower, + t0.
-    t_step = max(spec["bytes_per_param"] * m / spec["bandwidth_bytes_per_s"], 2 * m / spec["peak_flops"]) + spec["overhead_s"]
+    t_step = (
+        max(spec["bytes_per_param"] * m / spec["bandwidth_bytes_per_s"], 2 * m / spec["peak_flops"])
+        + spec["overhead_s"]
+    )
     assert hw["target_only_tokens_per_s"] == pytest.approx(1.0 / t_step, rel=1e-12)
     assert hw["flop_optimal"]["n_draft"] == out["estimates"]["n_draft"]["point"]
     assert hw["latency_optimal"]["tokens_per_s"] >= hw["flop_optimal"]["tokens_per_s"] * (1 - 1e-12)
@@ -261,9 +425,18 @@ def test_batch_sweep_gives_best_gamma_per_batch(capsys):
 @pytest.mark.parametrize(
     "extra, path",
     [
-        (["--draft-params", "125M", "--draft-ppl", "20", "--target-ppl", "11"], "alpha: predicted from Eq. 5 at the given (measured) perplexities"),
-        (["--draft-params", "125M", "--draft-ppl", "20", "--target-tokens", "180e9"], "with the given draft perplexity and the Eq. 8 target perplexity"),
-        (["--draft-tokens", "180e9", "--target-ppl", "11"], "with Eq. 7 draft perplexities and the given target perplexity"),
+        (
+            ["--draft-params", "125M", "--draft-ppl", "20", "--target-ppl", "11"],
+            "alpha: predicted from Eq. 5 at the given (measured) perplexities",
+        ),
+        (
+            ["--draft-params", "125M", "--draft-ppl", "20", "--target-tokens", "180e9"],
+            "with the given draft perplexity and the Eq. 8 target perplexity",
+        ),
+        (
+            ["--draft-tokens", "180e9", "--target-ppl", "11"],
+            "with Eq. 7 draft perplexities and the given target perplexity",
+        ),
         (["--draft-params", "125M", "--alpha", "0.62", "--alpha-se", "0.02"], "alpha: measured (given)"),
     ],
 )

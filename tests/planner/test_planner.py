@@ -9,17 +9,9 @@ import pytest
 from sdsl_lib import paper
 from sdsl_lib.laws.acceptance import fit_alpha_plane
 from sdsl_lib.laws.constants import BESIROGLU_2024, TABLE3_PLANE
-from sdsl_lib.planner.hardware import (
-    PRESETS,
-    calibrate_from_timings,
-    custom_spec,
-    get_preset,
-    load_cpu_measured,
-    speculative_tokens_per_second,
-    step_time,
-    target_only_tokens_per_second,
-)
 from sdsl_lib.laws.optimal import optimal_draft_size, predicted_alpha
+from sdsl_lib.laws.pretraining import perplexity
+from sdsl_lib.laws.speculation import optimal_lookahead, throughput_per_flop
 from sdsl_lib.planner.core import (
     ESTIMATE_KEYS,
     _perplexity_draws,
@@ -32,8 +24,16 @@ from sdsl_lib.planner.core import (
     plan,
     sample_laws,
 )
-from sdsl_lib.laws.pretraining import perplexity
-from sdsl_lib.laws.speculation import optimal_lookahead, throughput_per_flop
+from sdsl_lib.planner.hardware import (
+    PRESETS,
+    calibrate_from_timings,
+    custom_spec,
+    get_preset,
+    load_cpu_measured,
+    speculative_tokens_per_second,
+    step_time,
+    target_only_tokens_per_second,
+)
 
 LLAMA = dict(target_params=70553706496, target_tokens=15e12, draft_tokens=2.4e12)
 
@@ -178,7 +178,9 @@ def test_user_pairs(tmp_path):
     p = plan(**LLAMA, pairs=path, draws=30)
     fit = fit_alpha_plane(df["draft_ppl"], df["target_ppl"], df["alpha"]).plane
     assert p.inputs["plane"]["A"] == pytest.approx(fit.A)
-    lib = optimal_draft_size(LLAMA["target_params"], 2.4e12, 15e12, n_grid=draft_grid(LLAMA["target_params"]), plane=fit)
+    lib = optimal_draft_size(
+        LLAMA["target_params"], 2.4e12, 15e12, n_grid=draft_grid(LLAMA["target_params"]), plane=fit
+    )
     assert p.point("n_draft") == lib.n_star
 
 
@@ -237,9 +239,13 @@ def test_speculative_tokens_per_second_by_hand():
     alpha, gamma, n, m = 0.7, 5, 2e8, 3e10
     t_draft = 2 * n / 2.039e12 + 0.5e-3
     t_verify = max(2 * m / 2.039e12, 2 * m * 6 / 312e12) + 0.5e-3
-    tokens = (1 - alpha ** 6) / (1 - alpha)
-    assert speculative_tokens_per_second(alpha, gamma, n, m, h) == pytest.approx(tokens / (gamma * t_draft + t_verify), rel=1e-12)
-    assert speculative_tokens_per_second(alpha, 0, n, m, h) == pytest.approx(target_only_tokens_per_second(m, h), rel=1e-12)
+    tokens = (1 - alpha**6) / (1 - alpha)
+    assert speculative_tokens_per_second(alpha, gamma, n, m, h) == pytest.approx(
+        tokens / (gamma * t_draft + t_verify), rel=1e-12
+    )
+    assert speculative_tokens_per_second(alpha, 0, n, m, h) == pytest.approx(
+        target_only_tokens_per_second(m, h), rel=1e-12
+    )
 
 
 def test_presets_match_their_datasheet_numbers():
@@ -257,7 +263,9 @@ def test_cpu_calibration_round_trip(tmp_path):
     p, t = np.meshgrid([1.3e6, 5.8e6, 2.1e7], np.arange(1, 49))
     secs = step_time(p.ravel(), t.ravel(), 1, truth) * np.exp(np.random.default_rng(0).normal(0, 0.01, p.size))
     path = tmp_path / "cost_calibration.csv"
-    pd.DataFrame({"model": "m", "n_params": p.ravel(), "n_new_tokens": t.ravel(), "latency_median_s": secs}).to_csv(path, index=False)
+    pd.DataFrame({"model": "m", "n_params": p.ravel(), "n_new_tokens": t.ravel(), "latency_median_s": secs}).to_csv(
+        path, index=False
+    )
     spec = load_cpu_measured(path)
     assert spec.bandwidth_bytes_per_s == pytest.approx(12e9, rel=0.05)
     assert spec.peak_flops == pytest.approx(0.08e12, rel=0.05)
