@@ -31,8 +31,8 @@ GOAL = 1.5
 
 def retime(profile_name: str, draft: str, target: str, gamma: int, n_prompts: int) -> np.ndarray:
     from sdsl_lib.measurement import corpus, timing
+    from sdsl_lib.measurement.context import Context
     from sdsl_lib.measurement.decoding import autoregressive_generate, speculative_generate
-    from sdsl_lib.measurement.pipeline import Context
     from sdsl_lib.measurement.profiles import get_profile
 
     p = get_profile(profile_name)

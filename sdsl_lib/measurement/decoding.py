@@ -42,14 +42,24 @@ Counting conventions (the engines in the wild disagree; FIELD-NOTES "What accept
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+# The plumbing lives in kv_cache; hf_baseline imports _device_of, _eval_mode and _sync from here.
+from sdsl_lib.measurement.kv_cache import (  # noqa: F401
+    _check_common,
+    _check_pair,
+    _device_of,
+    _eval_mode,
+    _probs,
+    _Runner,
+    _sync,
+    _vocab_size,
+)
 
 __all__ = [
     "AutoregressiveStats",
@@ -173,117 +183,6 @@ class AutoregressiveStats:
     def tokens_per_s(self) -> float:
         """``new_tokens / total_time_s``."""
         return self.new_tokens / self.total_time_s if self.total_time_s > 0 else math.nan
-
-
-# --------------------------------------------------------------------------------------------------
-# Model plumbing shared by both loops
-# --------------------------------------------------------------------------------------------------
-
-
-class _Runner:
-    """Calls a causal LM with a :class:`~transformers.DynamicCache`, across transformers versions.
-
-    transformers 5.24 names the cache argument ``cache`` (``past_key_values`` is deprecated there);
-    5.17 and 4.x name it ``past_key_values``. The forward signature is inspected once. The cache is
-    mutated in place by the model, so the returned cache object is not needed.
-    """
-
-    def __init__(self, model: torch.nn.Module):
-        from transformers import DynamicCache
-
-        self.model = model
-        params = inspect.signature(model.forward).parameters
-        self.cache_kw = "cache" if "cache" in params else "past_key_values"
-        # Computing logits only for the positions we read saves the lm_head on long prefixes.
-        self.can_keep = "logits_to_keep" in params
-        try:
-            self.cache = DynamicCache(config=model.config)
-        except TypeError:  # older signature without ``config``
-            self.cache = DynamicCache()
-        self.length = 0  # tokens held by the cache, tracked on the host to avoid syncs
-
-    def __call__(self, ids: torch.Tensor, keep_last: bool) -> torch.Tensor:
-        """Feed ``ids`` (1, m); return float32 logits, shape (m, V) or (1, V) if ``keep_last``."""
-        kwargs = {self.cache_kw: self.cache, "use_cache": True}
-        if keep_last and self.can_keep:
-            kwargs["logits_to_keep"] = 1
-        logits = self.model(input_ids=ids, **kwargs).logits[0]
-        self.length += ids.shape[1]
-        return (logits[-1:] if keep_last else logits).float()
-
-    def crop_to(self, length: int) -> None:
-        """Drop cached positions beyond ``length`` (negative ``crop`` works in 4.x and 5.x)."""
-        remove = self.length - length
-        if remove > 0:
-            self.cache.crop(-remove)
-            self.length = length
-
-
-def _device_of(model: torch.nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:  # a parameter-free module: treat as CPU
-        return torch.device("cpu")
-
-
-def _sync(device: torch.device) -> None:
-    # Kernels are asynchronous on CUDA: without this, time would be charged to whichever region
-    # happens to wait first, not the one that did the work.
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@contextlib.contextmanager
-def _eval_mode(*models: torch.nn.Module):
-    """Run in eval mode (no dropout) and restore each model's previous mode afterwards."""
-    modes = [m.training for m in models]
-    try:
-        for m in models:
-            m.eval()
-        yield
-    finally:
-        for m, mode in zip(models, modes):
-            m.train(mode)
-
-
-def _vocab_size(model: torch.nn.Module) -> int | None:
-    config = getattr(model, "config", None)
-    if config is None:
-        return None
-    if hasattr(config, "get_text_config"):
-        config = config.get_text_config()
-    return getattr(config, "vocab_size", None)
-
-
-def _check_common(input_ids, max_new_tokens, temperature, generator, device) -> torch.Tensor:
-    if not isinstance(input_ids, torch.Tensor):
-        raise ValueError(f"input_ids must be a torch.LongTensor, got {type(input_ids).__name__}")
-    if input_ids.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
-    if input_ids.dim() == 1:
-        input_ids = input_ids.unsqueeze(0)
-    if input_ids.dim() != 2 or input_ids.shape[0] != 1:
-        raise ValueError(f"input_ids must have shape (T,) or (1, T) (batch size 1 only), got {tuple(input_ids.shape)}")
-    if input_ids.shape[1] < 1:
-        raise ValueError("input_ids must hold at least one token (T >= 1)")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)):
-        raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens}")
-    if (
-        not isinstance(temperature, (int, float, np.floating, np.integer))
-        or not math.isfinite(float(temperature))
-        or temperature < 0
-    ):
-        raise ValueError(f"temperature must be a finite float >= 0 (0 = greedy), got {temperature!r}")
-    if generator is not None and generator.device.type != device.type:
-        raise ValueError(f"generator must live on the models' device ({device}), got one on {generator.device}")
-    return input_ids.to(device=device, dtype=torch.long)
-
-
-def _probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """:math:`\\operatorname{softmax}(\\ell / T)` over the last axis, float32."""
-    return torch.softmax(logits / temperature, dim=-1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -450,26 +349,12 @@ def speculative_generate(
     >>> bool(torch.equal(spec, ref)), stats.new_tokens == stats.accepted + stats.iterations
     (True, True)
     """
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, np.integer)) or gamma < 1:
-        raise ValueError(f"gamma must be an int >= 1, got {gamma!r}")
-    gamma = int(gamma)
-    device = _device_of(target)
-    if _device_of(draft) != device:
-        raise ValueError(f"draft must be on the target's device ({device}), got {_device_of(draft)}")
-    v_target, v_draft = _vocab_size(target), _vocab_size(draft)
-    if v_target is not None and v_draft is not None and v_target != v_draft:
-        raise ValueError(
-            f"draft vocab_size ({v_draft}) must equal target vocab_size ({v_target}): "
-            "speculative decoding compares distributions over the same tokens"
-        )
+    gamma, device = _check_pair(target, draft, gamma)
     prompt = _check_common(input_ids, max_new_tokens, temperature, generator, device)
     max_new_tokens = int(max_new_tokens)
     temperature = float(temperature)
-    greedy = temperature == 0.0
     stats = SpeculativeStats(gamma=gamma, temperature=temperature)
     out = torch.empty(max_new_tokens, dtype=torch.long, device=device)
-    attempts = np.zeros(gamma, dtype=np.int64)
-    accepts = np.zeros(gamma, dtype=np.int64)
 
     with torch.inference_mode(), _eval_mode(target, draft):
         t_run, d_run = _Runner(target), _Runner(draft)
@@ -494,19 +379,7 @@ def speculative_generate(
 
             # ---- 1. draft phase: x_i ~ q_i, i = 1..k (the draft never runs on x_k) ----
             t0 = time.perf_counter()
-            drafts, qs = [], []
-            inp = d_pending
-            for _ in range(k):
-                logits_q = d_run(inp, keep_last=True)  # (1, V)
-                if greedy:
-                    token = logits_q.argmax(dim=-1, keepdim=True)
-                else:
-                    q = _probs(logits_q, temperature)
-                    token = torch.multinomial(q, 1, generator=generator)
-                    qs.append(q)
-                drafts.append(token)
-                inp = token
-            x = torch.cat(drafts, dim=1) if k else last.new_empty((1, 0))  # (1, k)
+            x, qs, logits_q = _draft_phase(d_run, d_pending, k, temperature, generator)
             _sync(device)
             t1 = time.perf_counter()
 
@@ -520,31 +393,7 @@ def speculative_generate(
                     )
                 vocab_checked = k > 0
             x = x[0]
-            if greedy:
-                # One-hot p and q: accept while argmax agree; the next token is p's argmax at n+1.
-                p_arg = logits_p.argmax(dim=-1)  # (k+1,)
-                accept = x == p_arg[:k]
-                n = int(accept.cumprod(0).sum().item()) if k else 0
-                next_token = p_arg[n : n + 1]
-            else:
-                p = _probs(logits_p, temperature)  # (k+1, V)
-                u = torch.rand(k, generator=generator, device=device)
-                if k:
-                    q = torch.cat(qs, dim=0)  # (k, V)
-                    idx = arange_gamma[:k]
-                    # u < min(1, p/q)  <=>  u q < p  (q(x) > 0 since x was sampled from q)
-                    accept = u * q[idx, x] < p[idx, x]
-                    n = int(accept.cumprod(0).sum().item())
-                else:
-                    n = 0
-                if n < k:
-                    residual = (p[n] - q[n]).clamp_min(0.0)
-                    # p == q to rounding leaves no residual mass; rejection then had probability
-                    # ~0, and sampling p keeps the output law.
-                    residual = torch.where(residual.sum() > 0, residual, p[n])
-                    next_token = torch.multinomial(residual, 1, generator=generator)
-                else:
-                    next_token = torch.multinomial(p[k], 1, generator=generator)
+            n, next_token = _accept(logits_p, x, qs, k, temperature, generator, arange_gamma)
 
             # ---- 3. commit n drafts + 1 token; roll both caches back to committed tokens ----
             out[pos : pos + n] = x[:n]
@@ -567,20 +416,71 @@ def speculative_generate(
             _sync(device)
             t2 = time.perf_counter()
 
-            stats.draft_time_s += t1 - t0
-            stats.verify_time_s += t2 - t1
-            stats.iterations += 1
-            stats.drafted += k
-            stats.accepted += n
-            stats.accepted_per_iteration.append(n)
-            stats.drafted_per_iteration.append(k)
-            stats.truncated.append(k < gamma)
-            attempts[: min(n + 1, k)] += 1
-            accepts[:n] += 1
+            _record(stats, k, n, t1 - t0, t2 - t1)
 
         _sync(device)
         stats.total_time_s = time.perf_counter() - t_start
     stats.new_tokens = pos
-    stats.position_attempts = attempts
-    stats.position_accepts = accepts
     return out, stats
+
+
+def _draft_phase(d_run, d_pending, k: int, temperature: float, generator):
+    """Step 1: :math:`x_i \\sim q_i`, i = 1..k (the draft never runs on :math:`x_k`).
+
+    Returns the drafts (1, k), their distributions (k tensors (1, V); empty when greedy) and the
+    last draft logits (None when k = 0).
+    """
+    drafts, qs, logits_q = [], [], None
+    inp = d_pending
+    for _ in range(k):
+        logits_q = d_run(inp, keep_last=True)  # (1, V)
+        if temperature == 0.0:
+            token = logits_q.argmax(dim=-1, keepdim=True)
+        else:
+            q = _probs(logits_q, temperature)
+            token = torch.multinomial(q, 1, generator=generator)
+            qs.append(q)
+        drafts.append(token)
+        inp = token
+    x = torch.cat(drafts, dim=1) if k else d_pending.new_empty((1, 0))  # (1, k)
+    return x, qs, logits_q
+
+
+def _accept(logits_p, x, qs, k: int, temperature: float, generator, arange_gamma):
+    """Step 3's decision: the number n of accepted drafts and the corrected or bonus token (shape (1,))."""
+    if temperature == 0.0:
+        # One-hot p and q: accept while argmax agree; the next token is p's argmax at n+1.
+        p_arg = logits_p.argmax(dim=-1)  # (k+1,)
+        accept = x == p_arg[:k]
+        n = int(accept.cumprod(0).sum().item()) if k else 0
+        return n, p_arg[n : n + 1]
+    p = _probs(logits_p, temperature)  # (k+1, V)
+    u = torch.rand(k, generator=generator, device=logits_p.device)
+    n = 0
+    if k:
+        q = torch.cat(qs, dim=0)  # (k, V)
+        idx = arange_gamma[:k]
+        # u < min(1, p/q)  <=>  u q < p  (q(x) > 0 since x was sampled from q)
+        accept = u * q[idx, x] < p[idx, x]
+        n = int(accept.cumprod(0).sum().item())
+    if n < k:
+        residual = (p[n] - q[n]).clamp_min(0.0)
+        # p == q to rounding leaves no residual mass; rejection then had probability
+        # ~0, and sampling p keeps the output law.
+        residual = torch.where(residual.sum() > 0, residual, p[n])
+        return n, torch.multinomial(residual, 1, generator=generator)
+    return n, torch.multinomial(p[k], 1, generator=generator)
+
+
+def _record(stats: SpeculativeStats, k: int, n: int, draft_s: float, verify_s: float) -> None:
+    """Add one iteration's counts and times to ``stats`` (App. B counts; see the module docstring)."""
+    stats.draft_time_s += draft_s
+    stats.verify_time_s += verify_s
+    stats.iterations += 1
+    stats.drafted += k
+    stats.accepted += n
+    stats.accepted_per_iteration.append(n)
+    stats.drafted_per_iteration.append(k)
+    stats.truncated.append(k < stats.gamma)
+    stats.position_attempts[: min(n + 1, k)] += 1
+    stats.position_accepts[:n] += 1

@@ -210,22 +210,7 @@ def train_model(
     tr = profile.train
     seed = model_seed(profile.seed, spec.name)
     tokens_per_step = tr.batch_size * tr.seq_len
-    total_steps = spec.train_tokens // tokens_per_step
-    if total_steps < 4:
-        raise ValueError(
-            f"spec.train_tokens must give at least 4 steps of {tokens_per_step} tokens, got {spec.train_tokens}"
-        )
-    warmup = max(1, round(tr.warmup_frac * total_steps))
-    decay_start = total_steps - max(1, round(tr.decay_frac * total_steps))
-
-    # Branch f: a run of round(f S) steps whose own decay phase (decay_frac of it) starts from the
-    # main run's stable phase; valid only if that start lies past warmup and before s_d.
-    branches = []
-    for f in sorted(tr.branch_fracs):
-        b_total = round(f * total_steps)
-        b_start = b_total - max(1, round(tr.decay_frac * b_total))
-        if warmup <= b_start < decay_start:
-            branches.append({"frac": f, "start": b_start, "total": b_total})
+    total_steps, warmup, decay_start, branches = _schedule(spec, tr)
 
     model = build_model(spec, profile.vocab_size, seed, max_positions=4 * tr.seq_len + 1024).to(device)
     model.train()
@@ -274,30 +259,57 @@ def train_model(
     )
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir / "model", safe_serialization=True)
-    record = {
+    steps = {"n_steps": total_steps, "warmup_steps": warmup, "decay_start_step": decay_start}
+    losses = {"val_loss": val_loss, "test_loss": test_loss, "val": val_full, "test": test_full}
+    record = _record(spec, seed, model, steps, tokens_per_step, losses, train_time, device, curve, budget_points)
+    atomic_write_json(out_dir / "train_result.json", record)
+    return record
+
+
+def _schedule(spec: ModelSpec, tr) -> tuple[int, int, int, list]:
+    """Total steps S, warmup steps, decay start s_d and the valid cool-down branches of ``spec``."""
+    tokens_per_step = tr.batch_size * tr.seq_len
+    total_steps = spec.train_tokens // tokens_per_step
+    if total_steps < 4:
+        raise ValueError(
+            f"spec.train_tokens must give at least 4 steps of {tokens_per_step} tokens, got {spec.train_tokens}"
+        )
+    warmup = max(1, round(tr.warmup_frac * total_steps))
+    decay_start = total_steps - max(1, round(tr.decay_frac * total_steps))
+    # Branch f: a run of round(f S) steps whose own decay phase (decay_frac of it) starts from the
+    # main run's stable phase; valid only if that start lies past warmup and before s_d.
+    branches = []
+    for f in sorted(tr.branch_fracs):
+        b_total = round(f * total_steps)
+        b_start = b_total - max(1, round(tr.decay_frac * b_total))
+        if warmup <= b_start < decay_start:
+            branches.append({"frac": f, "start": b_start, "total": b_total})
+    return total_steps, warmup, decay_start, branches
+
+
+def _record(spec, seed, model, steps, tokens_per_step, losses, train_time, device, curve, budget_points) -> dict:
+    """The unit record of a trained model (``train_result.json``)."""
+    val_loss, test_loss = losses["val_loss"], losses["test_loss"]
+    return {
         "model": spec.name,
         "role": spec.role,
         "spec": spec.__dict__,
         "seed": seed,
         **count_params(model),
-        "n_steps": total_steps,
-        "n_tokens": total_steps * tokens_per_step,
-        "warmup_steps": warmup,
-        "decay_start_step": decay_start,
+        **steps,
+        "n_tokens": steps["n_steps"] * tokens_per_step,
         "val_loss": val_loss,
         "test_loss": test_loss,
         "val_ppl": math.exp(val_loss),
         "test_ppl": math.exp(test_loss),
-        "val_tokens": int(val_full[:, 1:].numel()),
-        "test_tokens": int(test_full[:, 1:].numel()),
+        "val_tokens": int(losses["val"][:, 1:].numel()),
+        "test_tokens": int(losses["test"][:, 1:].numel()),
         "train_time_s": train_time,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "curve": curve,
         "budget_points": budget_points,
     }
-    atomic_write_json(out_dir / "train_result.json", record)
-    return record
 
 
 def _run_branch(model, opt, br, ids, val_full, spec, tr, seed, device, bf16) -> dict:

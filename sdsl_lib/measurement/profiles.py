@@ -41,6 +41,9 @@ class ModelSpec:
     train_tokens: int
     #: Peak learning rate of the WSD schedule (smaller models tolerate larger rates).
     lr: float = 3e-3
+    #: How the model is obtained: ``"ladder"`` (trained from scratch by the train stage). Other
+    #: families (e.g. a pretrained checkpoint) register in :data:`sdsl_lib.measurement.stages.train.FAMILIES`.
+    family: str = "ladder"
 
 
 @dataclass(frozen=True)
@@ -243,8 +246,10 @@ _GPU = Profile(
 PROFILES = {p.name: p for p in (_SMOKE, _CPU, _GPU)}
 
 
-def get_profile(name: str) -> Profile:
-    """The profile called ``name`` (``smoke``, ``cpu`` or ``gpu``)."""
-    if name not in PROFILES:
-        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
-    return PROFILES[name]
+def get_profile(name: str, extra: dict | None = None) -> Profile:
+    """The profile called ``name``: built in (``smoke``, ``cpu``, ``gpu``) or in ``extra``
+    (profiles read from a file by :func:`sdsl_lib.measurement.profile_file.load_profile_file`)."""
+    known = {**PROFILES, **(extra or {})}
+    if name not in known:
+        raise ValueError(f"profile must be one of {sorted(known)}, got {name!r}")
+    return known[name]

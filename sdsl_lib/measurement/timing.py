@@ -13,7 +13,6 @@ a fixed prefix, median over repeats after a warm-up, with CUDA synchronised arou
 
 from __future__ import annotations
 
-import inspect
 import os
 import platform
 import time
@@ -21,27 +20,64 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["pick_device", "configure_threads", "sync", "hardware_info", "forward_latency"]
+__all__ = ["pick_device", "resolve_threads", "configure_threads", "sync", "hardware_info", "forward_latency"]
 
 
 def pick_device(device: str | None = None) -> torch.device:
     """``device`` if given, else CUDA when present, else CPU."""
     if device is not None:
-        dev = torch.device(device)
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {device!r}") from None
+        if dev.type not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {device!r}")
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device must be 'cpu' on a machine without CUDA, got 'cuda'")
+            raise ValueError(f"device must be 'cpu' on a machine without CUDA, got {device!r}")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device index must be below {torch.cuda.device_count()}, got {device!r}")
         return dev
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def configure_threads(n_threads: int, device: torch.device) -> int:
+def resolve_threads(n_threads: int, cli_threads=None, env=None) -> tuple[int, str]:
+    """torch CPU threads and where the number came from.
+
+    Precedence: ``cli_threads`` (``--threads``), ``$SDSL_THREADS``, ``$OMP_NUM_THREADS`` (respected,
+    not overridden: a user who set it meant it), then the profile's ``n_threads``.
+
+    Returns
+    -------
+    (n, source) with source one of ``"--threads"``, ``"SDSL_THREADS"``, ``"OMP_NUM_THREADS"``, ``"profile"``.
+    """
+    env = os.environ if env is None else env
+    candidates = (
+        ("--threads", cli_threads),
+        ("SDSL_THREADS", env.get("SDSL_THREADS")),
+        # OpenMP allows a nested list ("4,2"): the outer level is what torch's intra-op pool uses.
+        ("OMP_NUM_THREADS", (env.get("OMP_NUM_THREADS") or "").split(",")[0] or None),
+        ("profile", n_threads),
+    )
+    for source, raw in candidates:
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            continue
+        try:
+            n = int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"{source} must be an integer >= 1, got {raw!r}") from None
+        if n < 1:
+            raise ValueError(f"{source} must be an integer >= 1, got {raw!r}")
+        return n, source
+    raise ValueError(f"n_threads must be an integer >= 1, got {n_threads!r}")
+
+
+def configure_threads(n_threads: int, device: torch.device, cli_threads=None) -> int:
     """Set torch's CPU threads explicitly (recorded in every sidecar); allow tf32 on CUDA.
 
-    ``$SDSL_THREADS`` overrides ``n_threads``. Returns the number of threads in use.
+    The number follows :func:`resolve_threads` (``--threads``, ``$SDSL_THREADS``,
+    ``$OMP_NUM_THREADS``, then ``n_threads``). Returns the number of threads in use.
     """
-    n = int(os.environ.get("SDSL_THREADS", n_threads))
-    if n < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n}")
+    n, _ = resolve_threads(n_threads, cli_threads)
     torch.set_num_threads(n)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -51,6 +87,8 @@ def configure_threads(n_threads: int, device: torch.device) -> int:
 
 def sync(device: torch.device) -> None:
     """Wait for queued CUDA kernels (a no-op on CPU): call before reading a clock."""
+    # Kernels are asynchronous on CUDA: without this, time would be charged to whichever region
+    # happens to wait first, not the one that did the work.
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -66,11 +104,6 @@ def hardware_info(device: torch.device) -> dict:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
-
-
-def _cache_kw(model) -> str:
-    # transformers 5.24 calls the argument ``cache``; 5.17 and 4.x call it ``past_key_values``.
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 @torch.inference_mode()
@@ -90,6 +123,8 @@ def forward_latency(
     """
     from transformers import DynamicCache
 
+    from sdsl_lib.measurement.kv_cache import cache_kwarg
+
     if max_tokens < 1 or repeats < 1:
         raise ValueError(f"max_tokens and repeats must be >= 1, got {max_tokens}, {repeats}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -98,7 +133,7 @@ def forward_latency(
         cache = DynamicCache(config=model.config)
     except TypeError:
         cache = DynamicCache()
-    kw = _cache_kw(model)
+    kw = cache_kwarg(model)
     prefix = prefix.to(device)
     model(input_ids=prefix, use_cache=True, **{kw: cache})
     g = torch.Generator().manual_seed(0)

@@ -1,155 +1,129 @@
-"""The measurement chain (sdsl_lib.measurement.pipeline) end to end on the ``smoke`` profile, plus its pieces.
+"""The measurement chain end to end on the ``smoke`` profile, plus its pieces.
 
 The smoke run trains three tiny models and measures every stage into a temporary folder (about a
-minute on 2 cores); the assertions check schemas and values that a broken chain would violate.
+minute and a half on 2 shared cores), through the real command line with ``--no-progress``; the
+assertions check the schema, values a broken chain would violate, resumption, the refusal of stale
+units, code fingerprints and damaged work files.
 """
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from sdsl_lib.io import repo_root
 from sdsl_lib.laws.acceptance import acceptance_from_probs
+from sdsl_lib.measurement import join, schema, timing, workdir
 from sdsl_lib.measurement import models as ladder
 from sdsl_lib.measurement import pipeline as measure
-from sdsl_lib.measurement import timing
 from sdsl_lib.measurement.profiles import ModelSpec, get_profile
 
-SCHEMAS = {
-    "models.csv": [
-        "model",
-        "role",
-        "n_params",
-        "n_params_non_embedding",
-        "n_params_embedding",
-        "n_tokens",
-        "val_loss_nats",
-        "val_ppl",
-        "test_loss_nats",
-        "test_ppl",
-        "train_time_s",
-        "torch_threads",
-    ],
-    "loss_curves.csv": ["model", "step", "n_tokens", "lr", "train_loss_nats", "val_loss_subset_nats"],
-    "loss_budget_points.csv": ["model", "n_params", "n_tokens", "val_loss_nats", "val_ppl", "branch"],
-    "alpha.csv": [
-        "draft",
-        "target",
-        "alpha_tf",
-        "alpha_tf_ci95_lower",
-        "alpha_tf_ci95_upper",
-        "alpha_tar",
-        "alpha_tar_ci95_lower",
-        "alpha_tar_ci95_upper",
-        "greedy_match_tf",
-        "greedy_acceptance_run",
-        "c_flops",
-        "c_measured",
-        "draft_test_ppl",
-        "target_test_ppl",
-    ],
-    "tar.csv": ["draft", "target", "gamma", "tar_no_bonus", "tar_with_bonus", "n_iterations_full"],
-    "acceptance_by_position.csv": [
-        "draft",
-        "target",
-        "temperature",
-        "gamma",
-        "position",
-        "attempts",
-        "accepts",
-        "acceptance_rate",
-    ],
-    "cost_calibration.csv": [
-        "model",
-        "n_new_tokens",
-        "latency_median_s",
-        "latency_p025_s",
-        "latency_p975_s",
-        "latency_rel_one_token",
-    ],
-    "throughput.csv": ["draft", "target", "prompt_idx", "method", "gamma", "tokens_per_s", "speedup_vs_autoregressive"],
-    "throughput_summary.csv": [
-        "draft",
-        "target",
-        "method",
-        "gamma",
-        "tokens_per_s_median",
-        "tokens_per_s_p025",
-        "tokens_per_s_p975",
-        "speedup_median",
-    ],
-}
+SMOKE = get_profile("smoke")
+PAIRS = [(d.name, t.name) for t in SMOKE.targets for d in SMOKE.drafts]
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke")
     out, work = root / "out", root / "work"
-    measure.run_profile("smoke", out, stages=("all",), work_dir=work, progress=False)
-    return out, work
+    cmd = [sys.executable, "-m", "sdsl_lib.measurement", "--profile", "smoke", "--no-progress"]
+    res = subprocess.run(
+        cmd + ["--out", str(out), "--work-dir", str(work)], capture_output=True, text=True, cwd=repo_root()
+    )
+    return out, work, res
 
 
 @pytest.mark.slow
-def test_every_csv_exists_with_schema_and_sidecar(smoke_run):
-    out, _ = smoke_run
-    for name, cols in SCHEMAS.items():
-        df = pd.read_csv(out / name)
-        assert len(df) > 0, name
-        assert set(cols) <= set(df.columns), (name, set(cols) - set(df.columns))
-        side = json.loads((out / (name + ".json")).read_text())
+def test_cli_run_is_quiet_and_prints_the_results_folder(smoke_run):
+    out, _, res = smoke_run
+    assert res.returncode == 0, res.stderr[-2000:]
+    # --no-progress silences every bar, our stage lines and the libraries' warnings.
+    assert res.stderr == ""
+    assert res.stdout.strip() == str(out)
+
+
+@pytest.mark.slow
+def test_every_table_matches_the_schema_with_sidecar(smoke_run):
+    out, _, _ = smoke_run
+    written = sorted(p.name for p in out.glob("*.csv"))
+    assert written == sorted(t.file for t in schema.TABLES.values())
+    for name, t in schema.TABLES.items():
+        pairs = PAIRS if t.key == ("draft", "target") and t.stage == "alpha" else None
+        df = schema.read_table(out, name, expected_pairs=pairs)
+        # New runs write only their own columns: the joined (legacy) ones are the analysis's.
+        assert all(c.required for c in t.columns if c.name in df.columns), name
+        side = json.loads((out / (t.file + ".json")).read_text())
         assert side["profile"] == "smoke" and side["torch_threads"] >= 1 and "versions" in side
+        assert side["stage"] == t.stage and side["units"] and "git_dirty" in side
+        assert set(side["model_fingerprints"]) == {m.name for m in SMOKE.models}
 
 
 @pytest.mark.slow
 def test_values_are_sane(smoke_run):
-    out, _ = smoke_run
-    p = get_profile("smoke")
-    models = pd.read_csv(out / "models.csv")
+    out, _, _ = smoke_run
+    p = SMOKE
+    models = schema.read_table(out, "models", expected_models=[m.name for m in p.models])
     assert list(models.model) == [m.name for m in p.models]
-    assert np.isfinite(models[["val_ppl", "test_ppl"]]).all().all()
     # Training must beat the uniform guess (perplexity = vocabulary size).
     assert (models.val_ppl < p.vocab_size).all()
-    assert (models.n_params == models.n_params_embedding + models.n_params_non_embedding).all()
-    pts = pd.read_csv(out / "loss_budget_points.csv")
+    pts = schema.read_table(out, "loss_budget_points")
     assert len(pts) == len(p.models) * (1 + len(p.train.branch_fracs))
-    alpha = pd.read_csv(out / "alpha.csv")
-    assert len(alpha) == len(p.drafts) * len(p.targets)
-    # Greedy rates can reach 0 or 1 exactly on a handful of smoke tokens; alpha_tf (a mean of
-    # sum-min over thousands of positions) cannot.
+    alpha = join.alpha_with_context(out)
+    assert len(alpha) == len(PAIRS)
     for col in ("alpha_tar", "greedy_match_tf", "greedy_acceptance_run"):
         assert ((alpha[col] >= 0) & (alpha[col] <= 1)).all(), col
     assert ((alpha.alpha_tf > 0) & (alpha.alpha_tf < 1)).all()
-    assert (alpha.alpha_tf_ci95_lower <= alpha.alpha_tf).all() and (alpha.alpha_tf <= alpha.alpha_tf_ci95_upper).all()
-    tar = pd.read_csv(out / "tar.csv")
-    assert ((tar.tar_no_bonus >= 0) & (tar.tar_no_bonus <= tar.gamma)).all()
+    assert np.isfinite(alpha.c_measured).all() and (alpha.c_measured > 0).all()
+    np.testing.assert_allclose(alpha.c_flops, alpha.n_params_draft / alpha.n_params_target)
+    tar = schema.read_table(out, "tar")
     np.testing.assert_allclose(tar.tar_with_bonus, tar.tar_no_bonus + 1)
-    calib = pd.read_csv(out / "cost_calibration.csv")
-    assert (calib.latency_median_s > 0).all()
+    calib = schema.read_table(out, "cost_calibration")
     assert set(calib.n_new_tokens) == set(range(1, p.measure.calib_max_tokens + 1))
-    summ = pd.read_csv(out / "throughput_summary.csv")
+    summ = schema.read_table(out, "throughput_summary")
     spec = summ[summ.method == "speculative"]
     # Greedy speculative decoding reproduces the target's greedy output on every prompt.
     assert spec.all_match_autoregressive.astype(bool).all()
     assert set(spec.gamma) == set(p.measure.gammas)
     assert ((spec.tokens_per_iteration_mean >= 1) & (spec.tokens_per_iteration_mean <= spec.gamma + 1)).all()
+    pos = join.acceptance_by_position(out, PAIRS)
+    assert set(pos.temperature) == {0.0, 1.0}
+
+
+@pytest.mark.slow
+def test_hf_baseline_written_beside_our_loop(smoke_run):
+    out, _, _ = smoke_run
+    base = schema.read_table(out, "hf_baseline")
+    assert set(base.engine) == {"ours", "hf"}
+    assert set(base.gamma) == set(SMOKE.measure.hf_gammas)
+    summ = schema.read_table(out, "hf_summary")
+    # "best": per target, the draft with the highest median speculative speed-up.
+    s = schema.read_table(out, "throughput_summary")
+    s = s[s.method == "speculative"]
+    best = s.loc[s.groupby("target").speedup_median.idxmax(), ["draft", "target"]]
+    assert set(zip(summ.draft, summ.target)) == set(zip(best.draft, best.target))
+    assert summ.all_identical.astype(bool).all()
 
 
 def _mtimes(paths):
     return {p: os.stat(p).st_mtime_ns for p in paths}
 
 
+def _all_units(work):
+    return sorted(work.glob("units/*/*.json")) + sorted(work.glob("models/*/train_result.json"))
+
+
 @pytest.mark.slow
 def test_resume_redoes_only_missing_units(smoke_run):
-    out, work = smoke_run
-    p = get_profile("smoke")
-    results = {m.name: work / "models" / m.name / "train_result.json" for m in p.models}
+    out, work, _ = smoke_run
+    results = {m.name: work / "models" / m.name / "train_result.json" for m in SMOKE.models}
     units = sorted((work / "units" / "alpha").glob("*.json"))
     before = _mtimes(list(results.values()) + units)
-    victim = p.models[0].name
-    weights = work / "models" / victim / "model" / "model.safetensors"
+    victim = SMOKE.models[0].name
     results[victim].unlink()
     units[0].unlink()
     measure.run_profile("smoke", out, stages=("train", "alpha"), work_dir=work, progress=False)
@@ -159,23 +133,94 @@ def test_resume_redoes_only_missing_units(smoke_run):
             assert path.is_file() and after[path] != before[path], f"{path} was not rebuilt"
         else:
             assert after[path] == before[path], f"{path} was redone"
-    assert weights.is_file()
-    assert len(pd.read_csv(out / "alpha.csv")) == len(p.drafts) * len(p.targets)
+    schema.read_table(out, "alpha", expected_pairs=PAIRS)
 
 
 @pytest.mark.slow
-def test_stale_calibration_unit_is_never_merged(smoke_run):
-    # After a profile change the old calibration unit (other models) must be ignored, not merged
-    # into c_measured (this once raised KeyError on the new model names), and then be redone.
-    out, work = smoke_run
-    unit = work / "units" / "calibrate" / "all_models.json"
+def test_a_one_line_change_in_a_stage_remeasures_exactly_its_units(smoke_run, monkeypatch):
+    out, work, _ = smoke_run
+    before = _mtimes(_all_units(work))
+    real = workdir._module_source
+
+    def edited(name):
+        src = real(name)
+        return src + "\n_EDITED = 1\n" if name == "sdsl_lib.measurement.stages.calibrate" else src
+
+    monkeypatch.setattr(workdir, "_module_source", edited)
+    measure.run_profile("smoke", out, stages=("all",), work_dir=work, progress=False)
+    after = _mtimes(_all_units(work))
+    redone = {p.relative_to(work).as_posix() for p in before if after[p] != before[p]}
+    assert redone == {"units/calibrate/all_models.json"}
+
+
+@pytest.mark.slow
+def test_a_stale_unit_is_refused_by_the_merge_and_redone_by_the_stage(smoke_run):
+    from sdsl_lib.measurement.context import Context
+    from sdsl_lib.measurement.stages import STAGES
+
+    out, work, _ = smoke_run
+    unit = work / "units" / "throughput" / f"{PAIRS[0][0]}__{PAIRS[0][1]}.json"
     rec = json.loads(unit.read_text())
     unit.write_text(json.dumps(dict(rec, fingerprint="stale")))
-    measure.run_profile("smoke", out, stages=("alpha",), work_dir=work, progress=False)
-    assert pd.read_csv(out / "alpha.csv")["c_measured"].isna().all()
-    measure.run_profile("smoke", out, stages=("calibrate",), work_dir=work, progress=False)
+    table = out / "throughput.csv"
+    before = table.read_bytes()
+    ctx = Context(SMOKE, out, _cache(), work, torch.device("cpu"), False)
+    ctx.stage = "throughput"
+    with pytest.raises(workdir.StaleUnitError, match="stale.*refusing to merge"):
+        STAGES["throughput"].merge(ctx)
+    assert table.read_bytes() == before
+    # The hf stage picks its "best" pairs from the throughput units: a stale one is refused there too.
+    ctx.stage = "hf"
+    with pytest.raises(workdir.StaleUnitError):
+        STAGES["hf"].merge(ctx)
+    measure.run_profile("smoke", out, stages=("throughput",), work_dir=work, progress=False)
     assert json.loads(unit.read_text())["fingerprint"] == rec["fingerprint"]
-    assert np.isfinite(pd.read_csv(out / "alpha.csv")["c_measured"]).all()
+
+
+def _cache():
+    from sdsl_lib.measurement import corpus
+
+    return corpus.cache_dir()
+
+
+@pytest.mark.slow
+def test_a_corrupt_unit_is_named_moved_aside_and_redone(smoke_run, capsys):
+    out, work, _ = smoke_run
+    unit = work / "units" / "calibrate" / "all_models.json"
+    unit.write_text('{"latency_s": [1, 2')  # cut off mid-write by something other than us
+    measure.run_profile("smoke", out, stages=("calibrate",), work_dir=work, progress=False)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(unit) in err[0] and "moved to all_models.json.corrupt" in err[0]
+    assert (unit.parent / "all_models.json.corrupt").is_file()
+    assert json.loads(unit.read_text())["fingerprint"]
+
+
+@pytest.mark.slow
+def test_a_stage_may_write_only_its_own_tables(smoke_run):
+    from sdsl_lib.measurement.context import Context
+
+    out, work, _ = smoke_run
+    ctx = Context(SMOKE, out, _cache(), work, torch.device("cpu"), False)
+    ctx.stage = "throughput"
+    with pytest.raises(RuntimeError, match="may not write alpha.csv"):
+        ctx.write_table("alpha", pd.read_csv(out / "alpha.csv"), units={})
+
+
+def test_default_output_is_outside_the_tracked_tree():
+    out = measure.default_out_dir("smoke")
+    assert out == repo_root() / "build" / "measured" / "smoke"
+    probe = out / "alpha.csv"
+    res = subprocess.run(["git", "check-ignore", "-q", str(probe)], cwd=repo_root())
+    assert res.returncode == 0, f"{probe} would be tracked by git"
+
+
+def test_stage_names_agree_with_the_dispatch_table():
+    from sdsl_lib.measurement import cli, profile_file
+    from sdsl_lib.measurement.stages import STAGES, train
+
+    assert tuple(STAGES) == measure.STAGES == cli._STAGE_NAMES
+    assert {t.stage for t in schema.TABLES.values()} == set(STAGES)
+    assert tuple(train.FAMILIES) == profile_file.FAMILIES_KNOWN
 
 
 def _tiny(seed, d=16, layers=1):
@@ -222,21 +267,22 @@ def test_forward_latency_shape_and_cache_reuse():
     assert lat.shape == (2, 3) and (lat > 0).all()
 
 
+@pytest.mark.parametrize(
+    "env, cli, expected",
+    [
+        ({}, None, (2, "profile")),
+        ({"OMP_NUM_THREADS": "3"}, None, (3, "OMP_NUM_THREADS")),
+        ({"OMP_NUM_THREADS": "4,2"}, None, (4, "OMP_NUM_THREADS")),
+        ({"OMP_NUM_THREADS": "3", "SDSL_THREADS": "5"}, None, (5, "SDSL_THREADS")),
+        ({"OMP_NUM_THREADS": "3", "SDSL_THREADS": "5"}, 7, (7, "--threads")),
+    ],
+)
+def test_threads_respect_omp_num_threads_and_say_where_they_come_from(env, cli, expected):
+    assert timing.resolve_threads(2, cli, env) == expected
+
+
 def test_run_profile_rejects_unknown_stage_and_profile(tmp_path):
     with pytest.raises(ValueError, match="stages"):
         measure.run_profile("smoke", tmp_path, stages=("bogus",))
     with pytest.raises(ValueError, match="profile"):
         measure.run_profile("nope", tmp_path)
-
-
-@pytest.mark.slow
-def test_hf_baseline_written_beside_our_loop(smoke_run):
-    pytest.importorskip("sdsl_lib.measurement.hf_baseline")
-    out, _ = smoke_run
-    base = pd.read_csv(out / "hf_baseline.csv")
-    assert set(base.engine) == {"ours", "hf"}
-    assert set(base.gamma) == set(get_profile("smoke").measure.hf_gammas)
-    summ = pd.read_csv(out / "hf_summary.csv")
-    assert (summ.ours_over_hf_speed_ratio_median > 0).all()
-    # Both engines decode greedily with the same target: identical tokens.
-    assert summ.all_identical.astype(bool).all()

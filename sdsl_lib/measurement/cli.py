@@ -1,0 +1,161 @@
+"""The measurement command line: ``python -m sdsl_lib.measurement`` (and ``... .measurement.pipeline``).
+
+Every bad input (an unknown profile or stage, a bad number, a folder that is a file, a bad profile
+file, a bad environment variable) is answered with **one line** naming the argument, exit status 2,
+before anything is trained. Ctrl-C prints one line and exits 130; finished units are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["build_parser", "main"]
+
+PROG = "python -m sdsl_lib.measurement"
+_STAGE_NAMES = ("train", "alpha", "calibrate", "throughput", "hf")  # == pipeline.STAGES (tested)
+
+EPILOG = """\
+profiles: smoke (seconds; tests), cpu (default; ~30 min of training on 2 cores, ~10 min of measuring),
+  gpu (one H200; ~2 x 10 min), or any profile of --profile-file.
+stages (run in this order): train, alpha, calibrate, throughput, hf; or all.
+
+output: by default build/measured/<profile>/ in a checkout (git ignores build/), else
+  $SDSL_CACHE/measured/<profile>/. Committing measured data is explicit:
+  --out data/measured/<profile>.
+
+environment:
+  SDSL_CACHE       cache for the corpus, the tokenizer, checkpoints and finished units
+                   (default ~/.cache/sdsl-companion; the work folder is <cache>/runs/<profile>)
+  SDSL_THREADS     torch CPU threads (--threads overrides it)
+  OMP_NUM_THREADS  respected when neither --threads nor SDSL_THREADS is set (it is not overridden
+                   by the profile's cpu_threads); the number used and its source go into every sidecar
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + message
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class BadInput(ValueError):
+    """Bad command-line input (one line, exit status 2)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(
+        prog=PROG,
+        description="Train the model ladder, then measure alpha, costs and throughput for every (draft, target) pair.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--profile", default="cpu", help="profile to run (default cpu; see below)")
+    ap.add_argument("--profile-file", metavar="FILE", help="TOML file of extra profiles ([profiles.<name>] tables)")
+    ap.add_argument(
+        "--stage", action="append", choices=_STAGE_NAMES + ("all",), help="stage to run (repeatable; default all)"
+    )
+    ap.add_argument("--out", metavar="DIR", help="results folder (default build/measured/<profile>/, see below)")
+    ap.add_argument("--work-dir", metavar="DIR", help="checkpoints and finished units (default <cache>/runs/<profile>)")
+    ap.add_argument("--device", help="cpu, cuda or cuda:<index> (default: cuda when present)")
+    ap.add_argument("--threads", type=_positive_int, metavar="N", help="torch CPU threads (overrides SDSL_THREADS)")
+    ap.add_argument(
+        "--no-progress", action="store_true", help="no progress bars, stage lines or library warnings (errors only)"
+    )
+    return ap
+
+
+def _check_dir(value: str | None, what: str) -> None:
+    """A folder that exists or can be made: not a file, under a writable folder."""
+    if value is None:
+        return
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"{what} must name a folder, got the file {str(path)!r}")
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BadInput(f"{what} must lie under a folder, but {str(parent)!r} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BadInput(f"{what} must be writable, {str(parent)!r} is not")
+
+
+def _resolve(args) -> dict:
+    """Check every input before anything runs; the keyword arguments of ``run_profile``."""
+    from sdsl_lib.measurement.profiles import get_profile
+
+    extra = {}
+    if args.profile_file is not None:
+        from sdsl_lib.measurement.profile_file import load_profile_file
+
+        try:
+            extra = load_profile_file(args.profile_file)
+        except ValueError as exc:
+            raise BadInput(f"argument --profile-file: {exc}") from None
+    try:
+        profile = get_profile(args.profile, extra)
+    except ValueError:
+        known = sorted({"smoke", "cpu", "gpu", *extra})
+        raise BadInput(f"argument --profile: must be one of {known}, got {args.profile!r}") from None
+    _check_dir(args.out, "argument --out")
+    _check_dir(args.work_dir, "argument --work-dir")
+    _check_dir(os.environ.get("SDSL_CACHE") or None, "environment variable SDSL_CACHE")
+    from sdsl_lib.measurement import timing
+
+    try:
+        timing.resolve_threads(profile.cpu_threads, args.threads)
+    except ValueError as exc:
+        raise BadInput(f"environment variable {exc}") from None
+    try:
+        timing.pick_device(args.device)
+    except ValueError as exc:
+        raise BadInput(f"argument --device: {exc}") from None
+    return dict(
+        profile_name=profile,
+        out_dir=args.out,
+        stages=tuple(args.stage or ("all",)),
+        work_dir=args.work_dir,
+        device=args.device,
+        progress=not args.no_progress,
+        threads=args.threads,
+    )
+
+
+def main(argv=None) -> int:
+    """Run the command; return its exit status (0 done, 1 refused data, 2 bad input, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    try:
+        kwargs = _resolve(args)
+    except BadInput as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    from sdsl_lib.measurement import corpus
+    from sdsl_lib.measurement.pipeline import run_profile
+    from sdsl_lib.measurement.schema import SchemaError
+    from sdsl_lib.measurement.workdir import StaleUnitError
+
+    try:
+        out = run_profile(**kwargs)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished units are kept, rerun the same command to resume", file=sys.stderr)
+        return 130
+    except corpus.CorpusError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except (SchemaError, StaleUnitError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0

@@ -1,0 +1,177 @@
+"""Stage ``throughput``: greedy tokens/s per pair; tables ``throughput``, ``throughput_summary``,
+``acceptance_by_position_greedy``.
+
+Per pair (one unit), every prompt runs autoregressive decoding of the target (``gamma`` 0) and
+speculative decoding at every gamma, in an order rotated from prompt to prompt (interleaved), after
+one warm-up of each code path. Greedy speculative output must equal greedy decoding token for token
+(``matches_autoregressive``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sdsl_lib.measurement.context import pair_unit, pairs
+
+__all__ = ["CODE", "SETTINGS", "fingerprint", "run", "merge", "summarise", "best_pairs"]
+
+CODE = (
+    "sdsl_lib.measurement.stages.throughput",
+    "sdsl_lib.measurement.context",
+    "sdsl_lib.measurement.decoding",
+    "sdsl_lib.measurement.kv_cache",
+)
+SETTINGS = ("gammas", "tput_prompts", "tput_new_tokens", "prompt_len")
+
+
+def fingerprint(ctx, draft: str, target: str) -> str:
+    m = ctx.profile.measure
+    return ctx.profile.fingerprint(
+        "throughput",
+        ctx.code_fingerprint(CODE),
+        {k: getattr(m, k) for k in SETTINGS},
+        ctx.train_record(draft)["fingerprint"],
+        ctx.train_record(target)["fingerprint"],
+    )
+
+
+def _row(k: int, g: int, st) -> dict:
+    row = {
+        "prompt_idx": k,
+        "method": "autoregressive" if g == 0 else "speculative",
+        "gamma": g,
+        "new_tokens": st.new_tokens,
+        "time_s": st.total_time_s,
+        "tokens_per_s": st.tokens_per_s,
+    }
+    if g:
+        row.update(
+            iterations=st.iterations,
+            drafted=st.drafted,
+            accepted=st.accepted,
+            draft_time_s=st.draft_time_s,
+            verify_time_s=st.verify_time_s,
+            position_attempts=st.position_attempts.tolist(),
+            position_accepts=st.position_accepts.tolist(),
+        )
+    return row
+
+
+def _measure_pair(ctx, target, draft, prompts) -> list:
+    from sdsl_lib.measurement.decoding import autoregressive_generate, speculative_generate
+
+    m = ctx.profile.measure
+    configs = [0] + list(m.gammas)  # 0 stands for plain autoregressive decoding of the target
+    # Warm-up: every code path once (allocator, kernels, first-call overheads) before any timing.
+    warm = prompts[0].to(ctx.device)
+    autoregressive_generate(target, warm, 4)
+    for g in (1, max(m.gammas)):
+        speculative_generate(target, draft, warm, g, 2 * g + 2)
+    rows = []
+    for k, prompt in enumerate(prompts):
+        prompt = prompt.to(ctx.device)
+        order = configs[k % len(configs) :] + configs[: k % len(configs)]  # rotate: interleaved
+        outs, block = {}, []
+        for g in order:
+            if g == 0:
+                outs[0], st = autoregressive_generate(target, prompt, m.tput_new_tokens)
+            else:
+                outs[g], st = speculative_generate(target, draft, prompt, g, m.tput_new_tokens)
+            block.append(_row(k, g, st))
+        for r in block:
+            if r["gamma"]:
+                # Greedy speculative decoding must reproduce greedy decoding token for token.
+                r["matches_autoregressive"] = bool(torch.equal(outs[r["gamma"]], outs[0]))
+        rows += block
+    return rows
+
+
+def run(ctx) -> None:
+    from tqdm.auto import tqdm
+
+    m = ctx.profile.measure
+    prompts = ctx.prompts(m.tput_prompts, m.prompt_len)
+    for dname, tname in tqdm(pairs(ctx.profile), desc="throughput pairs", disable=not ctx.progress):
+        fp = fingerprint(ctx, dname, tname)
+        if ctx.units.load("throughput", pair_unit(dname, tname), fp) is None:
+            rows = _measure_pair(ctx, ctx.model(tname), ctx.model(dname), prompts)
+            rec = {"draft": dname, "target": tname, "rows": rows, "prompt_len": m.prompt_len}
+            ctx.units.save("throughput", pair_unit(dname, tname), fp, rec)
+    merge(ctx)
+
+
+def _collect(ctx) -> tuple[dict, dict]:
+    expected = {pair_unit(d, t): fingerprint(ctx, d, t) for d, t in pairs(ctx.profile)}
+    return expected, ctx.units.collect("throughput", expected)
+
+
+def _per_prompt(rec: dict) -> pd.DataFrame:
+    df = pd.DataFrame(rec["rows"]).drop(columns=["position_attempts", "position_accepts"], errors="ignore")
+    df.insert(0, "target", rec["target"])
+    df.insert(0, "draft", rec["draft"])
+    ar = df[df.method == "autoregressive"].set_index("prompt_idx")["tokens_per_s"]
+    df["speedup_vs_autoregressive"] = df["tokens_per_s"].to_numpy() / ar.loc[df["prompt_idx"]].to_numpy()
+    return df
+
+
+def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (draft, target, method, gamma): medians and 2.5/97.5 percentiles over prompts."""
+    out = []
+    groups = (
+        (k + m, grp)
+        for k, pair in df.groupby(["draft", "target"], sort=False)
+        for m, grp in pair.groupby(["method", "gamma"])
+    )
+    for (d, t, method, g), grp in groups:
+        tps, spd = grp["tokens_per_s"].to_numpy(), grp["speedup_vs_autoregressive"].to_numpy()
+        s = {"draft": d, "target": t, "method": method, "gamma": g, "n_prompts": len(grp)}
+        s.update(tokens_per_s_median=np.median(tps), tokens_per_s_p025=np.percentile(tps, 2.5))
+        s.update(tokens_per_s_p975=np.percentile(tps, 97.5), speedup_median=np.median(spd))
+        s.update(speedup_p025=np.percentile(spd, 2.5), speedup_p975=np.percentile(spd, 97.5))
+        if method == "speculative":
+            s["tokens_per_iteration_mean"] = grp["new_tokens"].sum() / grp["iterations"].sum()
+            s["all_match_autoregressive"] = bool(grp["matches_autoregressive"].all())
+        out.append(s)
+    return pd.DataFrame(out)
+
+
+def _greedy_positions(rec: dict) -> list:
+    rows = []
+    spec = [r for r in rec["rows"] if r["method"] == "speculative"]
+    for g in sorted({r["gamma"] for r in spec}):
+        sel = [r for r in spec if r["gamma"] == g]
+        att = np.sum([r["position_attempts"] for r in sel], axis=0)
+        acc = np.sum([r["position_accepts"] for r in sel], axis=0)
+        base = {"draft": rec["draft"], "target": rec["target"], "temperature": 0.0, "gamma": g}
+        rows += [dict(base, position=i + 1, attempts=int(att[i]), accepts=int(acc[i])) for i in range(g)]
+    return rows
+
+
+def merge(ctx) -> None:
+    """The three throughput tables from the current pair units (a stale one is refused)."""
+    expected, recs = _collect(ctx)
+    df = pd.concat([_per_prompt(r) for r in recs.values()], ignore_index=True)
+    ctx.write_table(
+        "throughput",
+        df,
+        units=expected,
+        timing="greedy (temperature 0), batch 1, configurations interleaved per prompt "
+        "(rotated order), one warm-up of each code path per pair",
+    )
+    ctx.write_table(
+        "throughput_summary", summarise(df), units=expected, interval="2.5 and 97.5 percentiles over prompts"
+    )
+    pos = pd.DataFrame([row for r in recs.values() for row in _greedy_positions(r)])
+    pos["acceptance_rate"] = pos["accepts"] / pos["attempts"].where(pos["attempts"] > 0)
+    ctx.write_table("acceptance_by_position_greedy", pos, units=expected)
+
+
+def best_pairs(ctx) -> list[tuple[str, str]]:
+    """Per target, the draft with the highest median speculative speed-up (any gamma), from the
+    current throughput units (fingerprint-checked; not from a CSV that may have been edited)."""
+    _, recs = _collect(ctx)
+    s = summarise(pd.concat([_per_prompt(r) for r in recs.values()], ignore_index=True))
+    s = s[s.method == "speculative"].reset_index(drop=True)
+    return [(grp.loc[grp.speedup_median.idxmax(), "draft"], t) for t, grp in s.groupby("target", sort=False)]
