@@ -36,12 +36,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from IPython.display import display
 
 import sdsl_lib as sd
 from sdsl_lib import nbtools, plotting
-from sdsl_lib.analysis import ladder as la
+from sdsl_lib.analysis import acceptance as ac
+from sdsl_lib.analysis import results as hand_on
+from sdsl_lib.analysis import stats as st
+from sdsl_lib.analysis import tables
+from sdsl_lib.analysis import verdicts as vd
 from sdsl_lib.io import atomic_write_json
 from sdsl_lib.laws.acceptance import DraftPplFit
 
@@ -50,7 +53,11 @@ PROFILE = "cpu"  # measured profile to read: a folder of data/measured/ (cpu, gp
 PLANE_ALPHA = "alpha_tf"  # the estimate fitted by Eq. 5 and Table 4: alpha_tf (a), alpha_tar (b) or greedy_match_tf (c)
 PPL_SPLIT = "val"  # held-out split whose perplexities play x and y (val: the split the law of notebook 10 is fitted on)
 FIT_CURVE_POINTS = 100  # points per fitted curve in Figure 3
-IID_TOLERANCE = 0.05  # i.i.d. error of Eq. 12 in expected accepted drafts counted as negligible below this (relative)
+IID_TOLERANCE = 0.05  # fixed before looking: i.i.d. error of Eq. 12 in expected accepted drafts counted as negligible below this (relative)
+TAR_MARGIN = 0.02  # fixed before looking: TAR inverse and teacher-forced alpha "agree" when |difference| <= this
+R2_THRESHOLD = 0.5  # fixed before looking: "the plane explains most of the variance" means R^2 > this
+PLANE_BOOTSTRAP = 500  # bootstrap draws of each plane (pairs resampled), handed on to notebook 12
+SEED = 0  # seed of every bootstrap
 FIGURES_DIR = "../figures"  # where figures go, relative to notebooks/
 RESULTS_DIR = "../data/results"  # where the results JSON goes, relative to notebooks/
 
@@ -59,7 +66,10 @@ nbtools.require_choices("PLANE_ALPHA", PLANE_ALPHA, ["alpha_tf", "alpha_tar", "g
 nbtools.require_choices("PPL_SPLIT", PPL_SPLIT, ["val", "test"])
 nbtools.require_count("FIT_CURVE_POINTS", FIT_CURVE_POINTS, 2)
 nbtools.require_range("IID_TOLERANCE", IID_TOLERANCE, 0.0, 1.0)
-data = la.load_measured(PROFILE, require=["models", "alpha", "tar", "acceptance_by_position"])
+nbtools.require_range("TAR_MARGIN", TAR_MARGIN, 1e-6, 1.0)
+nbtools.require_range("R2_THRESHOLD", R2_THRESHOLD, 0.0, 1.0)
+nbtools.require_count("PLANE_BOOTSTRAP", PLANE_BOOTSTRAP, 10)
+data = tables.load_measured(PROFILE, require=["models", "alpha", "tar", "acceptance_by_position"])
 figures_dir, results_dir = Path(FIGURES_DIR), Path(RESULTS_DIR)
 plotting.set_style()
 figures = []
@@ -72,18 +82,18 @@ target_colour = dict(zip(data.targets, plotting.sequential_colours(len(data.targ
 print(f"profile {data.profile}: {len(alpha)} pairs ({len(data.drafts)} drafts x {len(data.targets)} targets)")
 
 # %% [markdown]
-# ## α three ways for every pair: TAR inverse and sum-min agree within a few points; greedy match sits lower
+# ## α three ways for every pair
 
 # %%
-three = la.alpha_three_ways(alpha)
+three = ac.alpha_three_ways(alpha)
 wide = alpha[["pair", "alpha_tf", "alpha_tf_ci95_lower", "alpha_tf_ci95_upper", "alpha_tar", "alpha_tar_ci95_lower", "alpha_tar_ci95_upper",
               "greedy_match_tf", "greedy_acceptance_run", XCOL, YCOL]]
 display(wide)
-for m, meaning in la.ALPHA_METHODS.items():
+for m, meaning in ac.ALPHA_METHODS.items():
     print(f"{m}: {meaning}")
 
 # %%
-methods = list(la.ALPHA_METHODS)
+methods = list(ac.ALPHA_METHODS)
 fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(alpha) + 2), 3.4))
 offsets = np.linspace(-0.27, 0.27, len(methods))
 for off, m, colour in zip(offsets, methods, plotting.sequential_colours(len(methods), "tab10")):
@@ -115,8 +125,8 @@ plt.show()
 #   proposed draft: it includes the truncated last iterations.
 
 # %%
-dis_tar = la.alpha_disagreement(alpha, "alpha_tar", "alpha_tf")
-dis_greedy = la.alpha_disagreement(alpha, "greedy_match_tf", "alpha_tf")
+dis_tar = ac.alpha_disagreement(alpha, "alpha_tar", "alpha_tf")
+dis_greedy = ac.alpha_disagreement(alpha, "greedy_match_tf", "alpha_tf")
 display(dis_tar["per_pair"])
 for name, d in (("TAR inverse (b) - teacher-forced (a)", dis_tar), ("greedy match (c) - teacher-forced (a)", dis_greedy)):
     lo, hi = d["mean_diff_ci95"]
@@ -132,8 +142,16 @@ for name, d in (("TAR inverse (b) - teacher-forced (a)", dis_tar), ("greedy matc
 # perplexities of 12.6–29.8; ours are in the hundreds, so only signs and R² are comparable.
 
 # %%
-plane = la.fit_ladder_plane(alpha, PLANE_ALPHA, PPL_SPLIT)
+# Every plane a later notebook needs is fitted here, once, with its bootstrap draws (pairs resampled):
+# notebook 12 reads them from this notebook's results JSON.
+planes, plane_draws = {}, {}
+for col in ("alpha_tf", "greedy_match_tf", "alpha_tar"):
+    planes[col] = ac.fit_ladder_plane(alpha, col, PPL_SPLIT)
+    plane_draws[col] = ac.plane_draws_by_pair(alpha, col, PPL_SPLIT, PLANE_BOOTSTRAP, SEED)
+plane, draws = planes[PLANE_ALPHA], plane_draws[PLANE_ALPHA]
+plane_ci = {p: ac.plane_interval(plane, draws, p) for p in ("A", "B", "C", "r2")}
 t3 = plane.table.copy()
+t3["pair_bootstrap_ci95"] = [[plane_ci[p].lower, plane_ci[p].upper] for p in ("A", "B", "C")]
 t3["paper"] = [sd.TABLE3_PLANE.A, sd.TABLE3_PLANE.B, sd.TABLE3_PLANE.C]
 display(t3)
 print(f"plane on {plane.n} pairs ({PLANE_ALPHA} vs {PPL_SPLIT} perplexities): R^2 = {plane.r2:.3f} (paper 0.602), MSE = {plane.mse:.2e}"
@@ -166,7 +184,7 @@ plt.show()
 # (Table 4's forms and conventions). A target needs at least three drafts.
 
 # %%
-t4 = la.per_target_forms(alpha, PLANE_ALPHA, PPL_SPLIT)
+t4 = ac.per_target_forms(alpha, PLANE_ALPHA, PPL_SPLIT)
 if t4.empty:
     print("fewer than 3 drafts per target: no Table 4 fits (two points fit any two-parameter curve exactly)")
 else:
@@ -204,7 +222,7 @@ plt.show()
 # $\sum_{i \le \gamma} \prod_{j \le i} a_j$.
 
 # %%
-pos = la.position_acceptance(data.acceptance_by_position)
+pos = ac.position_acceptance(data.acceptance_by_position)
 temps = sorted(pos["temperature"].unique(), reverse=True)
 fig, axes = plt.subplots(len(temps), len(targets), figsize=(3.6 * len(targets), 2.6 * len(temps)), sharey=True, squeeze=False)
 for i, temp in enumerate(temps):
@@ -223,7 +241,7 @@ figures += [p.name for p in plotting.save(fig, f"{tag}_acceptance_by_position", 
 plt.show()
 
 # %%
-iid = la.iid_check(data.acceptance_by_position, alpha, "alpha_tf")
+iid = ac.iid_check(data.acceptance_by_position, alpha, "alpha_tf")
 display(iid)
 iid_summary = {}
 for temp, g in iid.groupby("temperature"):
@@ -246,8 +264,8 @@ share_reject = iid_summary.get(1.0, {}).get("share_chi2_reject", float("nan"))
 # ## Eq. 12 against the measured TAR(γ): with the fitted α (b) and with the teacher-forced α (a)
 
 # %%
-tar_b = la.tar_vs_eq12(data.tar, alpha, "alpha_tar")
-tar_a = la.tar_vs_eq12(data.tar, alpha, "alpha_tf")
+tar_b = ac.tar_vs_eq12(data.tar, alpha, "alpha_tar")
+tar_a = ac.tar_vs_eq12(data.tar, alpha, "alpha_tf")
 eq12_err = {"alpha_tar": float(np.nanmedian(np.abs(tar_b["rel_error"]))), "alpha_tf": float(np.nanmedian(np.abs(tar_a["rel_error"])))}
 display(tar_a[["draft", "target", "gamma", "tar_no_bonus", "tar_ci95_lower", "tar_ci95_upper", "tar_predicted", "rel_error"]])
 print(f"median |Eq. 12 / measured TAR - 1|: {eq12_err['alpha_tar']:.1%} with the TAR-fitted alpha (b), "
@@ -274,43 +292,58 @@ print("All within tolerance." if nbtools.all_ok(checks) else "Some checks FAILED
 # %% [markdown]
 # ## Verdict: which acceptance claims of the paper hold on the ladder
 #
-# *Supported* when our 95% interval lies on the paper's side, *contradicted* when it lies on the other
-# side, *inconclusive* when it straddles the boundary (or the coefficient is not identified).
+# Rule, fixed before looking (`sdsl_lib.analysis.verdicts`): *supported* when the whole 95% interval
+# lies in the region where the claim holds, *contradicted* when it lies wholly outside, otherwise
+# *inconclusive*. Intervals resample **pairs** (the plane, the mean TAR − teacher-forced
+# difference, the i.i.d. error); the per-pair TAR comparison uses each pair's own intervals (App.
+# B.2 for TAR, windows for teacher-forced, combined in quadrature). Regions: A < 0; B > 0;
+# R² > `R2_THRESHOLD`; |α_TAR − α_TF| ≤ `TAR_MARGIN`; i.i.d. error < `IID_TOLERANCE`; per-target
+# lines minus plane R² > 0. The pairs share drafts and targets trained once each (one seed).
 
 # %%
-tp = plane.table.set_index("parameter")
-verdicts = [
-    {"claim": "α falls as draft perplexity rises (A < 0; paper -0.0067)", "status": la.interval_verdict(tp.loc["A", "ci95_lower"], tp.loc["A", "ci95_upper"], below=0.0),
-     "ours": tp.loc["A", "estimate"], "ours_ci95": [tp.loc["A", "ci95_lower"], tp.loc["A", "ci95_upper"]], "paper": sd.TABLE3_PLANE.A},
-    {"claim": "α rises weakly with target perplexity (B > 0; paper 0.012971)",
-     "status": la.interval_verdict(tp.loc["B", "ci95_lower"], tp.loc["B", "ci95_upper"], above=0.0) if plane.identified else "inconclusive",
-     "ours": tp.loc["B", "estimate"], "ours_ci95": [tp.loc["B", "ci95_lower"], tp.loc["B", "ci95_upper"]], "paper": sd.TABLE3_PLANE.B},
-    {"claim": "the plane explains most of the variance of α (R² >= 0.5; paper 0.602)", "status": ("supported" if plane.r2 >= 0.5 else "contradicted") if plane.n > 3 else "inconclusive",
-     "ours": plane.r2, "ours_ci95": [None, None], "paper": 0.602296},
-    {"claim": "the TAR inverse (App. B) measures Leviathan's α (mean difference (b) - (a) = 0)",
-     "status": la.interval_verdict(*dis_tar["mean_diff_ci95"], contains=0.0),
-     "ours": dis_tar["mean_diff"], "ours_ci95": dis_tar["mean_diff_ci95"], "paper": 0.0},
-]
-for temp, v in sorted(iid_summary.items(), reverse=True):
-    verdicts.append({"claim": f"i.i.d. positions (Eq. 12) cost under {IID_TOLERANCE:.0%} in expected accepted drafts (T = {temp:g}, median over pairs)",
-                     "status": "supported" if v["median_abs_tokens_rel_error"] < IID_TOLERANCE else "contradicted",
-                     "ours": v["median_abs_tokens_rel_error"], "ours_ci95": [None, v["max_abs_tokens_rel_error"]], "paper": 0.0})
+v_a = vd.one_sided("alpha falls as draft perplexity rises (A < 0; paper -0.0067)", plane_ci["A"], 0.0, "below", one_seed=True)
+v_b = (vd.one_sided("alpha rises weakly with target perplexity (B > 0; paper 0.012971)", plane_ci["B"], 0.0, "above", one_seed=True)
+       if plane.identified else vd.judge("alpha rises weakly with target perplexity (B > 0; paper 0.012971)",
+                                         st.Interval(0.0, float("nan"), float("nan"), "pair", plane.n, 0), (0.0, float("inf")), "estimate > 0",
+                                         note="one target perplexity: B not identified"))
+v_r2 = vd.one_sided(f"the plane explains most of the variance of alpha (R^2 > {R2_THRESHOLD:g}; paper 0.602)", plane_ci["r2"], R2_THRESHOLD, "above", one_seed=True)
+tar_mean = ac.mean_difference(alpha, "alpha_tar", "alpha_tf", 2000, SEED)
+v_tar_mean = vd.equivalence("TAR inverse (App. B) has no systematic bias against teacher-forced alpha (mean over pairs of alpha_tar - alpha_tf)",
+                            tar_mean, 0.0, TAR_MARGIN)
+per_pair = dis_tar["per_pair"]
+pair_verdicts = [vd.equivalence(f"{r.draft} -> {r.target}: alpha_tar = alpha_tf", st.Interval(r.diff, r.diff_ci95_lower, r.diff_ci95_upper,
+                                "windows and TAR iterations within the pair (normal, in quadrature)", 1, 0, method="normal"), 0.0, TAR_MARGIN)
+                 for r in per_pair.itertuples()]
+outcomes = [v.outcome for v in pair_verdicts]
+pair_outcome = "contradicted" if "contradicted" in outcomes else ("supported" if all(o == "supported" for o in outcomes) else "inconclusive")
+widest = max(per_pair["diff_ci95_upper"] - per_pair["diff_ci95_lower"]) / 2
+v_tar_pairs = vd.Verdict("the TAR inverse (App. B) measures Leviathan's alpha pair by pair (|alpha_tar - alpha_tf| <= margin for every pair)",
+                         float(per_pair["diff"].abs().max()), (float(per_pair["diff_ci95_lower"].min()), float(per_pair["diff_ci95_upper"].max())),
+                         "pair (each pair's own interval)", (-TAR_MARGIN, TAR_MARGIN),
+                         "every pair supported -> supported; any pair contradicted -> contradicted; else inconclusive", pair_outcome,
+                         note=f"{outcomes.count('supported')} supported, {outcomes.count('contradicted')} contradicted, "
+                              f"{outcomes.count('inconclusive')} inconclusive of {len(outcomes)} pairs; widest half-interval {widest:.3f}; "
+                              "estimate = largest |difference|; ci = hull of the per-pair intervals")
+verdicts = [v_a, v_b, v_r2, v_tar_mean, v_tar_pairs]
+iid_pairs = iid.assign(abs_err=np.abs(iid["tokens_rel_error"]))
+for temp in sorted(iid_summary, reverse=True):
+    g = iid_pairs[iid_pairs["temperature"] == temp]
+    iv = st.cluster_bootstrap(g, lambda f: float(np.nanmedian(f["abs_err"])), "pair", 2000, SEED)
+    verdicts.append(vd.judge(f"i.i.d. positions (Eq. 12) cost under {IID_TOLERANCE:.0%} in expected accepted drafts (T = {temp:g}, median over pairs)",
+                             iv, (0.0, IID_TOLERANCE), f"estimate < {IID_TOLERANCE:g}"))
 if not t4.empty:
-    per_target_r2 = float(t4.groupby("target")["r2"].max().median())
-    verdicts.append({"claim": "per-target curves fit better than the pooled plane (paper: R² 0.74-0.98 vs 0.60)",
-                     "status": "supported" if per_target_r2 > plane.r2 else "contradicted", "ours": per_target_r2, "ours_ci95": [None, None], "paper": 0.9})
-for v in verdicts:
-    v["gap"] = v["ours"] - v["paper"]
-display(pd.DataFrame(verdicts))
-for v in verdicts:
-    lo, hi = v["ours_ci95"]
-    ci = f" [{lo:.3g}, {hi:.3g}]" if lo is not None and np.isfinite(lo) else (f" (max {hi:.3g})" if hi is not None else "")
-    print(f"- {v['claim']}: {v['status'].upper()} (ours {v['ours']:.3g}{ci}, paper {v['paper']:.4g})")
+    iv = st.cluster_bootstrap(alpha, lambda f: ac.per_target_r2_gain(f, PLANE_ALPHA, PPL_SPLIT), "pair", 1000, SEED)
+    verdicts.append(vd.one_sided("per-target lines fit better than the pooled plane (median per-target linear R^2 minus plane R^2 > 0; paper 0.74-0.98 vs 0.60)",
+                                 iv, 0.0, "above", one_seed=True))
+display(vd.verdict_frame(verdicts))
+print("\n".join(vd.verdict_lines(verdicts)))
+print(f"per pair (TAR vs teacher-forced): {v_tar_pairs.note}")
 
 # %%
-results = la.json_safe({
+results = tables.json_safe({
     "notebook": "11_acceptance_measured",
     "profile": data.profile,
+    "provenance": hand_on.provenance(data, ["models", "alpha", "tar", "acceptance_by_position"]),
     "figures": sorted(figures),
     "plane_alpha": PLANE_ALPHA,
     "ppl_split": PPL_SPLIT,
@@ -319,13 +352,17 @@ results = la.json_safe({
     "disagreement": {"tar_minus_tf": {k: v for k, v in dis_tar.items() if k != "per_pair"},
                      "greedy_minus_tf": {k: v for k, v in dis_greedy.items() if k != "per_pair"}},
     "plane": {"A": plane.plane.A, "B": plane.plane.B, "C": plane.plane.C, "r2": plane.r2, "n": plane.n, "identified": plane.identified,
-              "table": plane.table.to_dict("records")},
+              "table": plane.table.to_dict("records"), "ci95_pair_bootstrap": {p: iv.to_dict() for p, iv in plane_ci.items()}},
+    "planes": {col: {"A": pl.plane.A, "B": pl.plane.B, "C": pl.plane.C, "r2": pl.r2, "n": pl.n, "identified": pl.identified, "ppl_split": PPL_SPLIT,
+                     "draws": {"unit": "pair", "n_boot": PLANE_BOOTSTRAP, "seed": SEED, "draws": plane_draws[col].to_dict("records")}}
+               for col, pl in planes.items()},
     "table4": t4.to_dict("records"),
     "iid": {"median_abs_tokens_rel_error_t1": iid_median_err, "max_abs_tokens_rel_error_t1": iid_max_err, "share_chi2_reject_t1": share_reject,
             "by_temperature": {f"{k:g}": v for k, v in iid_summary.items()}, "per_pair": iid.to_dict("records")},
     "eq12_median_abs_rel_error": eq12_err,
     "verdicts": verdicts,
+    "verdicts_per_pair_tar": pair_verdicts,
     "checks_ok": nbtools.all_ok(checks),
 })
 atomic_write_json(results_dir / "11_acceptance_measured.json", results)
-{k: v for k, v in results.items() if k not in ("alpha_by_pair", "table4", "iid", "plane")}
+{k: v for k, v in results.items() if k not in ("alpha_by_pair", "table4", "iid", "plane", "planes", "verdicts_per_pair_tar")}

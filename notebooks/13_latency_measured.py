@@ -20,7 +20,8 @@
 # fastest draft of each family to be the one closest to the predicted N* (Table 6, Figure 4: TTFT,
 # TTOT and TPOT against |N − N*|/M). Here the same table is built for every target of the ladder
 # this project trained and timed (`data/measured/<PROFILE>/throughput.csv`), with N* predicted by the
-# SDSL chain fitted on the ladder itself (as in notebook 12) and 95% intervals over prompts.
+# SDSL chain fitted on the ladder itself, read from notebook 12's results (computed there once), and
+# 95% intervals over prompts.
 #
 # * TTOT: the whole generation call of each prompt (prefill included), seconds;
 # * TPOT: TTOT / new tokens;
@@ -39,18 +40,19 @@ from IPython.display import display
 from scipy import stats
 
 from sdsl_lib import nbtools, plotting
-from sdsl_lib.analysis import ladder as la
+from sdsl_lib.analysis import latency as lt
+from sdsl_lib.analysis import results as hand_on
+from sdsl_lib.analysis import tables
+from sdsl_lib.analysis import throughput as th
+from sdsl_lib.analysis import verdicts as vd
 from sdsl_lib.io import atomic_write_json
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # measured profile to read: a folder of data/measured/ (cpu, gpu, smoke)
 GAMMA = 0  # lookahead representing each pair: 0 = the best of each pair (highest median speed-up), else a timed gamma
-PLANE_ALPHA = "greedy_match_tf"  # acceptance the plane of the chain is fitted on (as notebook 12: greedy timing)
-PPL_SPLIT = "val"  # held-out split whose perplexities the plane uses
-PARAMS_COLUMN = "n_params"  # parameter count playing N and M (total, as SDSL)
-LAW_START_GRID = None  # L-BFGS starts of the Eq. 2 fit, keys a, b, e, nu, delta (None: the default 3^5 grid of fit_chinchilla)
-N_MIN = 1000.0  # smallest draft size searched for N*, parameters
-N_POINTS = 2000  # log-spaced draft sizes searched for N*
+PROMPT_BOOTSTRAP = 2000  # prompt resamples for the intervals of the verdicts
+SEED = 0  # seed of the bootstrap
+LATENCY_LOG_MARGIN = 0.02  # fixed before looking: "nearest N* is fastest" holds when its TTOT is at most 2% (log) above the fastest other draft's
 METRICS = ["ttft", "ttot", "tpot"]  # panels of Figure 4: time to first token, total time, time per output token
 LOG_Y = False  # log time axis
 FIGURES_DIR = "../figures"  # where figures go, relative to notebooks/
@@ -58,15 +60,15 @@ RESULTS_DIR = "../data/results"  # where the results JSON goes, relative to note
 
 # %%
 nbtools.require_choices("METRICS", METRICS, ["ttft", "ttot", "tpot"])
-nbtools.require_choices("PLANE_ALPHA", PLANE_ALPHA, ["greedy_match_tf", "alpha_tf", "alpha_tar"])
-nbtools.require_choices("PARAMS_COLUMN", PARAMS_COLUMN, ["n_params", "n_params_non_embedding"])
-nbtools.require_count("N_POINTS", N_POINTS, 3)
-data = la.load_measured(PROFILE)
+nbtools.require_count("PROMPT_BOOTSTRAP", PROMPT_BOOTSTRAP, 10)
+nbtools.require_range("LATENCY_LOG_MARGIN", LATENCY_LOG_MARGIN, 1e-6, 1.0)
+data = tables.load_measured(PROFILE)
 timed = sorted(int(g) for g in data.throughput.loc[data.throughput["method"] == "speculative", "gamma"].unique())
 if GAMMA != 0:
     nbtools.require_choices("GAMMA", str(GAMMA), [str(g) for g in timed])
-nbtools.require_range("N_MIN", N_MIN, 1.0, float(data.models[PARAMS_COLUMN].min()))
 figures_dir, results_dir = Path(FIGURES_DIR), Path(RESULTS_DIR)
+res12 = hand_on.read_result("12_throughput_measured", results_dir, data)  # N* is computed once, in notebook 12
+PARAMS_COLUMN, PLANE_ALPHA = res12["params_column"], res12["plane_alpha"]
 plotting.set_style()
 figures = []
 tag = f"ladder_{data.profile}"
@@ -75,22 +77,21 @@ target_colour = dict(zip(targets, plotting.sequential_colours(len(targets), "pla
 COLUMNS = {"ttft": ("ttft_s", "TTFT (s)"), "ttot": ("ttot_s", "TTOT (s)"), "tpot": ("tpot_s", "TPOT (s / token)")}
 
 # %% [markdown]
-# ## N* per target from the SDSL chain fitted on the ladder (Eq. 2 + Eq. 5 → Eq. 9)
+# ## N* per target from the SDSL chain fitted on the ladder (Eq. 2 + Eq. 5 → Eq. 9), read from notebook 12
 
 # %%
-chain = la.predict_chain(data, PLANE_ALPHA, PPL_SPLIT, PARAMS_COLUMN, n_min=N_MIN, n_points=N_POINTS, law_grid=LAW_START_GRID)
-n_star = dict(zip(chain.targets["target"], chain.targets["n_star"]))
-display(chain.targets)
+n_star = {t: v["predicted"] for t, v in res12["nstar"].items()}
+display(pd.DataFrame(res12["nstar"]).T[["m_target", "predicted", "predicted_ci95", "measured_draft"]])
 
 # %% [markdown]
 # ## Our Table 6: TTFT, TTOT and TPOT of every pair, with 95% intervals over prompts
 
 # %%
 if GAMMA == 0:
-    gamma_by_pair = la.best_gamma_by_pair(data.throughput_summary)
+    gamma_by_pair = th.best_gamma_by_pair(data.throughput_summary)
 else:
     gamma_by_pair = data.alpha[["draft", "target"]].assign(best_gamma=int(GAMMA))
-t6 = la.latency_table(data.throughput, data.models, n_star, gamma_by_pair, PARAMS_COLUMN)
+t6 = lt.latency_table(data.throughput, data.models, n_star, gamma_by_pair, PARAMS_COLUMN)
 display(t6)
 print(f"TTFT from: {t6['ttft_source'].iloc[0]}")
 
@@ -107,7 +108,7 @@ for t in targets:
     g = t6[(t6["target"] == t) & (t6["draft"] != "(none)")].sort_values("distance")
     nearest, fastest = g.iloc[0], g.loc[g["ttot_s"].idxmin()]
     rho = float(stats.spearmanr(g["distance"], g["ttot_s"]).statistic) if len(g) >= 3 else float("nan")
-    diff = (0.0, 0.0, 0.0) if nearest["draft"] == fastest["draft"] else la.paired_time_difference(
+    diff = (0.0, 0.0, 0.0) if nearest["draft"] == fastest["draft"] else lt.paired_time_difference(
         data.throughput, t, (nearest["draft"], int(nearest["gamma"])), (fastest["draft"], int(fastest["gamma"])))
     ar = t6[(t6["target"] == t) & (t6["draft"] == "(none)")].iloc[0]
     summ.append({"target": t, "n_star": n_star[t], "nearest_draft": nearest["draft"], "fastest_draft": fastest["draft"],
@@ -175,37 +176,42 @@ print("All within tolerance." if nbtools.all_ok(checks) else "Some checks FAILED
 # %% [markdown]
 # ## Verdict: does "nearest to N* is fastest" (Appendix F) hold on the ladder?
 #
-# For each target: *supported* when the nearest draft is the fastest; *inconclusive* when it is not
-# but the paired TTOT difference nearest − fastest has an interval that includes 0; *contradicted*
-# when the fastest draft beats the nearest with an interval excluding 0.
+# Rule, fixed before looking (`sdsl_lib.analysis.verdicts`), intervals resampling **prompts** (every
+# draft of a target is timed on the same prompts, so a draw resamples them once for all drafts):
+#
+# * nearest is fastest: ln(mean TTOT of the draft nearest N* / the lowest mean TTOT of the other
+#   drafts) ≤ `LATENCY_LOG_MARGIN` (the competitor is re-chosen in each draw); *supported* when
+#   the whole interval is below the margin, *contradicted* when wholly above;
+# * TTOT grows with distance to N*: Spearman ρ(distance, mean TTOT) > 0.
+#
+# N* is notebook 12's point estimate (its own interval is judged there); every model was trained
+# once (one seed).
 
 # %%
 verdicts = []
-for r in summ.itertuples():
-    if r.nearest_is_fastest:
-        status = "supported"
-    else:
-        status = "inconclusive" if la.interval_verdict(*r.ttot_diff_ci95, contains=0.0) == "supported" else "contradicted"
-    verdicts.append({"claim": f"{r.target}: the draft nearest N* has the lowest TTOT", "status": status, "ours": r.ttot_nearest_minus_fastest_s,
-                     "ours_ci95": list(r.ttot_diff_ci95), "paper": 0.0, "gap": r.ttot_nearest_minus_fastest_s,
-                     "nearest_draft": r.nearest_draft, "fastest_draft": r.fastest_draft})
-    verdicts.append({"claim": f"{r.target}: TTOT grows with distance to N* (Spearman rho > 0)",
-                     "status": ("supported" if r.spearman_distance_ttot > 0 else "contradicted") if np.isfinite(r.spearman_distance_ttot) else "inconclusive",
-                     "ours": r.spearman_distance_ttot, "ours_ci95": [None, None], "paper": 1.0, "gap": r.spearman_distance_ttot - 1.0})
-display(pd.DataFrame(verdicts))
-for v in verdicts:
-    lo, hi = v["ours_ci95"]
-    ci = f" [{lo:.3g}, {hi:.3g}]" if lo is not None and np.isfinite(lo) else ""
-    print(f"- {v['claim']}: {v['status'].upper()} (ours {v['ours']:.3g}{ci})")
+for t in targets:
+    wide = lt.ttot_by_prompt(data.throughput, t, gamma_by_pair)
+    row = summ.set_index("target").loc[t]
+    iv = lt.nearest_vs_fastest(wide, row["nearest_draft"], PROMPT_BOOTSTRAP, SEED)
+    verdicts.append(vd.judge(f"{t}: the draft nearest N* ({row['nearest_draft']}) has the lowest TTOT (log ratio to the fastest other draft <= {LATENCY_LOG_MARGIN:g})",
+                             iv, (-np.inf, LATENCY_LOG_MARGIN), f"estimate <= {LATENCY_LOG_MARGIN:g}", one_seed=True))
+    dist = t6[(t6["target"] == t) & (t6["draft"] != "(none)")].set_index("draft")["distance"].to_dict()
+    if len(dist) >= 3:
+        rho = lt.distance_rank_correlation(wide, dist, PROMPT_BOOTSTRAP, SEED)
+        verdicts.append(vd.one_sided(f"{t}: TTOT grows with distance to N* (Spearman rho > 0)", rho, 0.0, "above", one_seed=True))
+display(vd.verdict_frame(verdicts))
+print("\n".join(vd.verdict_lines(verdicts)))
 
 # %%
-results = la.json_safe({
+results = tables.json_safe({
     "notebook": "13_latency_measured",
     "profile": data.profile,
+    "provenance": hand_on.provenance(data, ["models", "throughput", "throughput_summary"], upstream=[res12]),
     "figures": sorted(figures),
     "gamma": "best" if GAMMA == 0 else int(GAMMA),
     "plane_alpha": PLANE_ALPHA,
     "n_star": n_star,
+    "n_star_from": "12_throughput_measured",
     "ttft_source": t6["ttft_source"].iloc[0],
     "latency": {r["target"]: {k: r[k] for k in ("n_star", "nearest_draft", "fastest_draft", "nearest_is_fastest", "spearman_distance_ttot",
                                                "ttot_nearest_minus_fastest_s", "ttot_diff_ci95", "ttot_fastest_s", "ttot_target_alone_s",

@@ -1,4 +1,5 @@
-"""Unit tests of sdsl_lib.analysis.ladder on small synthetic frames and the committed smoke profile."""
+"""Unit tests of the analysis modules (through the ``ladder`` compatibility names) on small synthetic
+frames and the committed smoke profile."""
 
 from __future__ import annotations
 
@@ -72,14 +73,6 @@ def test_json_safe_makes_strict_json():
     obj = la.json_safe({"a": np.nan, "b": np.array([1.0, np.inf]), "c": (np.int32(3),), 4: np.bool_(False)})
     assert obj == {"a": None, "b": [1.0, None], "c": [3], "4": False}
     json.dumps(obj, allow_nan=False)
-
-
-def test_interval_verdict_needs_exactly_one_claim():
-    with pytest.raises(ValueError, match="exactly one"):
-        la.interval_verdict(0, 1)
-    with pytest.raises(ValueError, match="exactly one"):
-        la.interval_verdict(0, 1, below=0, above=0)
-    assert la.interval_verdict(np.nan, 1, above=0) == "inconclusive"
 
 
 # --- Acceptance -------------------------------------------------------------------------------------
@@ -352,32 +345,52 @@ def test_predicted_nstar_flags_the_grid_edge_when_alpha_ignores_draft_size():
 def test_predict_chain_on_smoke_matches_its_parts():
     data = la.load_measured("smoke")
     fit = la.fit_ladder_law(data.loss_budget_points, grid=SMALL_GRID)
-    chain = la.predict_chain(data, "alpha_tf", n_min=1e3, n_points=300, law_fit=fit)
+    plane = la.fit_ladder_plane(data.alpha).plane
+    chain = la.predict_chain(data, plane, fit.law, n_min=1e3, n_points=300)
     m = data.models.set_index("model")
     direct = sd.optimal_draft_size(
         m.loc[data.targets, "n_params"].to_numpy(float),
         float(m.loc[data.drafts, "n_tokens"].median()),
         m.loc[data.targets, "n_tokens"].to_numpy(float),
         n_grid=chain.n_grid,
-        plane=la.fit_ladder_plane(data.alpha).plane,
+        plane=plane,
         law=fit.law,
     )
     assert np.allclose(chain.targets["n_star"], direct.n_star)
     assert np.isfinite(chain.targets["gain"]).all()
 
 
-def test_nstar_bootstrap_draws_around_the_point_estimate():
+def test_nstar_draws_pair_law_and_plane_draws():
+    from sdsl_lib.analysis.acceptance import plane_draws_by_pair
+
     df = _alpha_frame(noise=0.003, seed=4)
-    draws = pd.DataFrame(
+    law_draws = pd.DataFrame(
         [
             {"E": LAW.E, "A": LAW.A * f, "B": LAW.B, "nu": LAW.nu, "delta": LAW.delta}
             for f in (0.9, 1.0, 1.1, 1.0, 0.95, 1.05)
         ]
     )
-    out = la.nstar_bootstrap(df, draws, np.array([2e6, 8e6]), 1e8, np.array([1e8, 1e8]), n_points=200, seed=0)
-    assert out.shape == (6, 2)
+    plane_draws = plane_draws_by_pair(df, "alpha_tf", n_boot=8, seed=0)
+    out = la.nstar_draws(law_draws, plane_draws, np.array([2e6, 8e6]), 1e8, np.array([1e8, 1e8]), n_points=200)
+    assert out.shape == (6, 2)  # as many draws as the shorter of the two
     assert np.isfinite(out).all()
     assert (out[:, 1] > out[:, 0]).all()  # a bigger target wants a bigger draft in every draw
+    # Draw k is exactly the chain evaluated with law draw k and plane draw k.
+    k = 3
+    lw, pl = law_draws.iloc[k], plane_draws.iloc[k]
+    opt, _ = la.predicted_nstar(
+        np.array([2e6, 8e6]),
+        1e8,
+        np.array([1e8, 1e8]),
+        AlphaPlane(A=pl["A"], B=pl["B"], C=pl["C"]),
+        ChinchillaLaw(E=lw["E"], A=lw["A"], B=lw["B"], nu=lw["nu"], delta=lw["delta"]),
+        1e3,
+        200,
+    )
+    assert np.allclose(out[k], opt.n_star)
+    nan_law = law_draws.copy()
+    nan_law.loc[2, "nu"] = np.nan
+    assert np.isnan(la.nstar_draws(nan_law, plane_draws, 2e6, 1e8, 1e8, n_points=100)[2]).all()
 
 
 # --- Wall clock -------------------------------------------------------------------------------------
@@ -472,7 +485,9 @@ def test_alpha_three_ways_long_form():
 def test_law_multistart_spread_holds_the_best_fit():
     n, d = np.meshgrid([1e4, 1e5, 1e6, 1e7], [1e6, 1e7, 1e8])
     loss = sd.loss(n.ravel(), d.ravel(), LAW)
-    pts = pd.DataFrame({"n_params": n.ravel(), "n_tokens": d.ravel(), "val_loss_nats": loss})
+    pts = pd.DataFrame(
+        {"model": n.ravel().astype(str), "n_params": n.ravel(), "n_tokens": d.ravel(), "val_loss_nats": loss}
+    )
     grid = {"a": [3.0], "b": [5.0, 6.0], "e": [0.0, 1.0], "nu": [0.3], "delta": [0.3]}
     spread = la.law_multistart_spread(pts, grid=grid)
     assert len(spread) == 4 and spread["near_best"].iloc[0]
