@@ -16,14 +16,18 @@
 # %% [markdown]
 # # 08 · A planner for practitioners: the draft to train, with intervals, in tokens/FLOP and tokens/s
 #
-# Beyond the paper: `sdsl plan` (``sdsl_lib.planner.core``) chains SDSL's laws (Eq. 5, 7-8, 9, 13, 4) into
+# Beyond the paper: `sdsl plan` (``sdsl_lib.planner.plan``) chains SDSL's laws (Eq. 5, 7-8, 9, 13, 4) into
 # the answers a practitioner needs — the throughput-optimal draft size N*, the lookahead γ*, the
 # acceptance rate α and the gain over the target alone — and propagates the uncertainty of the two
-# fitted laws it rests on: a pairs bootstrap of the α-plane over the 130 pairs of Tables 1-2, and the
+# fitted laws it rests on: a cluster bootstrap of the α-plane that resamples the 13 targets of
+# Tables 1-2 with their pairs (most of the plane's residual variance lies between targets), plus one
+# leave-one-target-out residual per draw (the scatter of a new pair about the plane), and the
 # pre-training law within Besiroglu et al.'s standard errors (independent truncated normals: an
 # assumption that most likely overstates the spread, because the published estimates are correlated).
-# A roofline step-time model (``sdsl_lib.planner.hardware``) then turns tokens per FLOP into tokens per second
-# and shows where large batches end the free verification that speculation relies on.
+# A roofline step-time model with the KV cache (``sdsl_lib.laws.roofline``, presets in
+# ``sdsl_lib.planner.hardware``) then turns tokens per FLOP into tokens per second, refuses
+# configurations that do not fit in the device's memory, and shows where large batches end the free
+# verification that speculation relies on.
 
 # %%
 from pathlib import Path
@@ -35,8 +39,7 @@ from IPython.display import display
 
 from sdsl_lib import nbtools, paper, plotting
 from sdsl_lib.io import atomic_write_json
-from sdsl_lib.planner.core import plan
-from sdsl_lib.planner.hardware import get_preset
+from sdsl_lib.planner import RequestError, plan
 
 # %% tags=["parameters"]
 TARGET_PARAMS = 70e9  # target size M of the worked example, parameters (a 70B model)
@@ -47,6 +50,8 @@ SEED = 0  # seed of the draws
 CONFIDENCE = 0.95  # level of the percentile intervals
 HARDWARE = ["a100", "h100", "h200"]  # roofline presets compared in the batch sweep (datasheet numbers, docs/planner.md)
 BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256]  # batch sizes of the sweep, sequences
+BYTES_PER_PARAM = 1  # weights' bytes per parameter in the hardware sweep (fp8: a 70B bf16 target does not fit one GPU)
+CONTEXT_TOKENS = 512  # tokens of context per sequence held in the KV cache, tokens
 NSTAR_REL_TOL = 1e-4  # tolerance of the planner's N* against Table 5's printed N*, relative
 THROUGHPUT_REL_TOL = 5e-3  # tolerance of T(N*) against Table 5's printed 4-digit T (Qwen1.5-14B rows differ by 0.14%, erratum E6), relative
 FIGURES_DIR = "../figures"  # where figures go, relative to notebooks/
@@ -76,11 +81,13 @@ for note in example.notes:
     print("note:", note)
 
 # %% [markdown]
-# ## The pre-training law dominates the interval of N*; the α-plane alone moves it by about ±13%
+# ## The pre-training law dominates the interval of N*; the α-plane dominates the interval of α and the gain
 #
 # The same draws, with only one law resampled at a time. Under the independence assumption the
 # pre-training law's exponents (ν, δ ± 0.02) move the predicted draft perplexity by −15% to +30% at N ≈ 3e8,
-# which is what widens N*'s interval; the covariance of the published fit would narrow it.
+# which is what widens N*'s interval; the covariance of the published fit would narrow it. The
+# α-plane (resampled by target, with the scatter of a new pair) moves N* little but α and the gain a
+# lot: a new pair's α is known to about ±0.1, not ±0.03.
 
 # %%
 modes = {}
@@ -116,20 +123,31 @@ plt.show()
 #
 # A forward step of P parameters over T tokens for B sequences costs
 #
-# $$t(P, T, B) = \max\!\left(\frac{bP}{\beta},\ \frac{2PTB}{\pi}\right) + t_0$$
+# $$t(P, T, B) = \max\!\left(\frac{bP + BK}{\beta},\ \frac{2PTB}{\pi}\right) + t_0$$
 #
-# and one speculative iteration costs γ draft steps plus one target step over γ + 1 tokens, for
-# Eq. 12's (1 − α^{γ+1})/(1 − α) tokens per sequence.
+# with K the KV-cache bytes of one sequence, and one speculative iteration costs γ draft steps plus one
+# target step over γ + 1 tokens, for Eq. 12's (1 − α^{γ+1})/(1 − α) tokens per sequence. A 70B target
+# in bf16 fills an H200's 141 GB with its weights alone, so the planner refuses it; the sweep uses
+# 1-byte weights and a short context, and leaves out the batch sizes whose KV caches do not fit.
+
+# %%
+try:
+    plan(TARGET_PARAMS, TARGET_TOKENS, DRAFT_TOKENS, uncertainty="none", hardware="h200", batch_size=256)
+except RequestError as exc:
+    print("refused:", exc)
 
 # %%
 sweeps = {}
 for name in HARDWARE:
     p = plan(TARGET_PARAMS, TARGET_TOKENS, DRAFT_TOKENS, draws=DRAWS, seed=SEED, confidence=CONFIDENCE,
-             hardware=get_preset(name), batch_sweep=True, batch_sizes=BATCH_SIZES)
+             hardware=name, bytes_per_param=BYTES_PER_PARAM, context_tokens=CONTEXT_TOKENS,
+             batch_sweep=True, batch_sizes=tuple(BATCH_SIZES))
     sweeps[name] = p.hardware
     print(f"{name}: batch 1 latency-optimal draft {p.hardware.latency_optimal['n_draft']:.3g} params, "
           f"gamma {p.hardware.latency_optimal['gamma']:.0f}, speed-up {p.hardware.latency_optimal['speedup']:.2f}x; "
           f"speculation stops paying at batch {p.hardware.stops_paying_at_batch}")
+    for note in p.hardware.notes:
+        print("   note:", note)
 display(sweeps[HARDWARE[-1]].batch_sweep)
 
 fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))

@@ -12,7 +12,15 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.optimize import curve_fit, least_squares
 
-from sdsl_lib.laws._validate import as_array, check_finite, check_positive, check_range, scalar_or_array
+from sdsl_lib.laws._validate import (
+    as_array,
+    check_broadcast,
+    check_design,
+    check_finite,
+    check_positive,
+    check_range,
+    scalar_or_array,
+)
 from sdsl_lib.laws.constants import TABLE3_PLANE, AlphaPlane
 
 __all__ = [
@@ -28,10 +36,13 @@ __all__ = [
 ]
 
 
-def alpha_plane(draft_ppl, target_ppl, coef: AlphaPlane = TABLE3_PLANE):
+def alpha_plane(draft_ppl, target_ppl, coef: AlphaPlane = TABLE3_PLANE, *, clip: bool = False):
     r"""Acceptance rate as an affine plane in draft and target perplexity (Eq. 5).
 
     .. math:: \alpha = A x + B y + C
+
+    The one implementation of Eq. 5: the chain of Eq. 9 (:mod:`sdsl_lib.laws.optimal`) and the
+    planner's draws call it too.
 
     Parameters
     ----------
@@ -40,13 +51,17 @@ def alpha_plane(draft_ppl, target_ppl, coef: AlphaPlane = TABLE3_PLANE):
     target_ppl : array_like
         Target perplexity :math:`1 \le y < \infty`.
     coef : AlphaPlane
-        Plane coefficients; default SDSL's Table 3 (A = -0.0067, B = 0.012971, C = 0.642084).
+        Plane coefficients; default SDSL's Table 3 (A = -0.0067, B = 0.012971, C = 0.642084). Its
+        fields may be arrays that broadcast against the perplexities (one plane per row of
+        bootstrap draws, e.g. ``A`` of shape (draws, 1)).
+    clip : bool
+        Clip the result to :math:`[0, 1]`, the range of a probability (default False: the raw plane).
 
     Returns
     -------
     float or ndarray
         :math:`\alpha`. The plane is affine, so far outside the fitted range (x in [12.6, 29.8],
-        y in [9.5, 15.6] on HellaSwag) it can leave [0, 1]; callers that need a probability clip it.
+        y in [9.5, 15.6] on HellaSwag) it can leave [0, 1] unless ``clip`` is set.
 
     References
     ----------
@@ -56,10 +71,15 @@ def alpha_plane(draft_ppl, target_ppl, coef: AlphaPlane = TABLE3_PLANE):
     --------
     >>> round(alpha_plane(29.79318619, 15.58453751), 4)
     0.6446
+    >>> alpha_plane(20.0, [10.0, 12.0], AlphaPlane(np.array([[-0.01], [-0.02]]), 0.0, 0.9)).tolist()
+    [[0.7, 0.7], [0.5, 0.5]]
     """
     x = check_range("draft_ppl", as_array("draft_ppl", draft_ppl), 1.0, np.inf, high_open=True)
     y = check_range("target_ppl", as_array("target_ppl", target_ppl), 1.0, np.inf, high_open=True)
-    return scalar_or_array(coef.A * x + coef.B * y + coef.C)
+    a, b, c = (check_finite(f"coef.{k}", as_array(f"coef.{k}", getattr(coef, k))) for k in "ABC")
+    check_broadcast(draft_ppl=x, target_ppl=y, **{"coef.A": a, "coef.B": b, "coef.C": c})
+    alpha = a * x + b * y + c
+    return scalar_or_array(np.clip(alpha, 0.0, 1.0) if clip else alpha)
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,8 @@ def fit_alpha_plane(draft_ppl, target_ppl, alpha) -> PlaneFit:
         raise ValueError(f"draft_ppl, target_ppl and alpha must have equal lengths, got {x.size}, {y.size}, {a.size}")
     if x.size < 4:
         raise ValueError(f"fit_alpha_plane needs at least 4 pairs, got {x.size}")
+    # Centred columns: a rank test that does not depend on where x and y sit (y = x + c is collinear).
+    check_design("draft_ppl and target_ppl", np.column_stack([x - x.mean(), y - y.mean(), np.ones_like(x)]))
     design = np.column_stack([x, y, np.ones_like(x)])
     res = sm.OLS(a, design).fit()
     t = stats.t.ppf(0.975, res.df_resid)
@@ -215,6 +237,9 @@ def fit_alpha_vs_draft_ppl(draft_ppl, alpha, form: str) -> DraftPplFit:
         raise ValueError(f"fit_alpha_vs_draft_ppl needs at least 3 points, got {x.size}")
     if np.ptp(a) == 0 or np.ptp(x) == 0:
         raise ValueError("draft_ppl and alpha must each vary (a constant gives no slope and no R^2)")
+    if form == "power" and (a <= 0).any():
+        # alpha = p1 x^p2 is positive for p1 > 0; a zero or negative rate has no logarithm to start from.
+        raise ValueError(f"alpha must be > 0 for the power form, got {a[a <= 0][0]!r}")
     n = x.size
     t = stats.t.ppf(0.975, n - 2)
     if form in ("linear", "log"):

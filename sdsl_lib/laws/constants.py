@@ -188,8 +188,9 @@ TABLE8_NSTAR_FULL = NstarFullLaw(
     source=f"{PAPER}, Table 8 (Eq. 10, OLS with HC3 errors, natural log)",
 )
 
-#: Table 7 as the paper used it. The printed upper limit of D and D' is 1e13; the published fits of
-#: Tables 8-9 are reproduced only with 1e14 (see data/paper/errata.csv), so that is the default here.
+#: Table 7 as the paper most plausibly used it. The printed upper limit of D and D' is 1e13, which does
+#: not reproduce the published fits of Tables 8-9; upper limits from about 9e13 to 1.2e14 do, and 1e14
+#: is the round value in that range (erratum E4 in data/paper/errata.csv), so it is the default here.
 TABLE7_GRID = Table7Grid(
     n_low=1e8,
     n_high=1e10,
@@ -200,7 +201,7 @@ TABLE7_GRID = Table7Grid(
     d_low=1e12,
     d_high=1e14,
     d_points=6,
-    source=f"{PAPER}, Table 7 (D, D' upper limit 1e14 instead of the printed 1e13: erratum E4)",
+    source=f"{PAPER}, Table 7 (D, D' upper limit 1e14 instead of the printed 1e13: erratum E4, most plausible reading)",
 )
 
 #: Table 7 exactly as printed (D and D' up to 1e13), for comparison.

@@ -1,28 +1,32 @@
 r"""SDSL's pre-training-time predictor: throughput from (N, M, D, D') and the optimal draft size.
 
 Chains the pre-training law (Eq. 7-8), the acceptance plane (Eq. 5) and the optimal-lookahead
-throughput (Eq. 4) into Eq. 9, maximises it over the draft size on a grid (Table 5, Table 7), and
-fits the draft-size laws Eq. 10 (Table 8) and Eq. 11 (Table 9).
+throughput (Eq. 4) into Eq. 9 and maximises it over the draft size on a grid (Table 5, Table 7).
+The draft-size laws fitted to the grid optima, Eq. 10 (Table 8) and Eq. 11 (Table 9), are in
+:mod:`sdsl_lib.laws.fits` (re-exported here).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
-from sdsl_lib.laws._validate import as_array, check_draft_smaller, check_positive, scalar_or_array
+from sdsl_lib.laws._validate import as_array, check_broadcast, check_draft_smaller, check_positive, scalar_or_array
 from sdsl_lib.laws.acceptance import alpha_plane
 from sdsl_lib.laws.constants import BESIROGLU_2024, TABLE3_PLANE, TABLE7_GRID, AlphaPlane, ChinchillaLaw, Table7Grid
+from sdsl_lib.laws.fits import NstarFit, fit_nstar_full, fit_nstar_linear
 from sdsl_lib.laws.pretraining import perplexity
 from sdsl_lib.laws.speculation import _optimum
 
 __all__ = [
+    "PPL_CAP",
     "predicted_alpha",
     "predicted_throughput",
     "optimal_draft_size",
+    "refine_draft_size",
     "OptimalDraft",
     "nstar_grid",
     "fit_nstar_linear",
@@ -31,8 +35,25 @@ __all__ = [
 ]
 
 
-#: Largest perplexity fed to the plane by :func:`predicted_alpha` (overflowed laws are capped here).
+#: Largest perplexity fed to the plane by the chain (a law that overflows e^L is capped here).
 PPL_CAP = 1e300
+#: Draft sizes searched when Table 7's grid puts the optimum at its edge: 1 parameter up to the
+#: target, at the Table 7 density (5,000 points per decade).
+_WIDE_POINTS_PER_DECADE = 5_000
+_EDGE_MODES = ("warn", "raise", "ignore")
+
+
+def _refuse_above_one(raw, x, y, names: str) -> None:
+    """The clipped plane would report certainty (alpha = 1) where Eq. 5 says nothing: refuse."""
+    raw = np.asarray(raw)
+    if (raw > 1.0).any():
+        k = np.unravel_index(np.argmax(raw), raw.shape)
+        xs, ys = np.broadcast_to(x, raw.shape)[k], np.broadcast_to(y, raw.shape)[k]
+        raise ValueError(
+            f"{names}: the plane of Eq. 5 predicts alpha = {raw[k]:.4g} > 1 (draft perplexity x = {xs:.4g}, "
+            f"target perplexity y = {ys:.4g}); a target this undertrained lies far outside the pairs the plane "
+            "was fitted on (Table 3: y in [9.5, 15.6]), so no acceptance rate can be predicted: measure alpha"
+        )
 
 
 def predicted_alpha(
@@ -42,11 +63,27 @@ def predicted_alpha(
 
     .. math:: \alpha = A\, e^{L(N, D)} + B\, e^{L(M, D')} + C
 
-    The affine plane is clipped to :math:`[0, 1]`, the range of a probability: far outside the
-    perplexities it was fitted on it would otherwise give impossible acceptance rates. A law
-    evaluated far below its fitted range can overflow :math:`e^{L}` to infinity (tiny N or D);
-    such perplexities are capped at :data:`PPL_CAP` (1e300) before the plane, which the clip then
-    maps to 0 or 1 as the plane's signs dictate, instead of an error or a NaN.
+    Parameters
+    ----------
+    n_draft, m_target : array_like
+        Draft and target parameters (> 0).
+    d_draft, d_target : array_like
+        Their training tokens (> 0).
+    plane, law :
+        The plane of Eq. 5 and the law of Eq. 2; their fields may be arrays (one per row of draws).
+
+    Returns
+    -------
+    float or ndarray
+        :math:`\alpha` in :math:`[0, 1]`.
+
+    Notes
+    -----
+    A plane value below 0 (a draft far worse than any fitted: the plane's A < 0) is clipped to 0,
+    the rate of a draft whose every token is rejected. A value above 1 raises ``ValueError``: it
+    comes from an undertrained target (the plane's B > 0), where a probability of 1 would be an
+    artefact of extrapolation, not a prediction. Perplexities whose law overflows a float (tiny
+    N or D) are capped at :data:`PPL_CAP` (1e300) first.
 
     Examples
     --------
@@ -58,10 +95,12 @@ def predicted_alpha(
         check_positive(k, as_array(k, v))
         for k, v in (("n_draft", n_draft), ("m_target", m_target), ("d_draft", d_draft), ("d_target", d_target))
     )
-    with np.errstate(over="ignore"):  # overflow to inf is expected there, and capped
-        x = np.minimum(perplexity(n, d, law), PPL_CAP)
-        y = np.minimum(perplexity(m, dp, law), PPL_CAP)
-    return scalar_or_array(np.clip(np.asarray(alpha_plane(x, y, plane)), 0.0, 1.0))
+    check_broadcast(n_draft=n, m_target=m, d_draft=d, d_target=dp)
+    x = perplexity(n, d, law, cap=PPL_CAP)
+    y = perplexity(m, dp, law, cap=PPL_CAP)
+    raw = np.asarray(alpha_plane(x, y, plane))
+    _refuse_above_one(raw, x, y, "m_target, d_target")
+    return scalar_or_array(np.clip(raw, 0.0, 1.0))
 
 
 def predicted_throughput(
@@ -119,6 +158,81 @@ class OptimalDraft:
     gamma_star: np.ndarray | float  # optimal continuous lookahead there (Eq. 13)
     alpha: np.ndarray | float  # predicted acceptance rate there (Eq. 5)
     gain: np.ndarray | float  # throughput / (1 / 2M): tokens-per-FLOP gain over the target alone
+    at_grid_edge: np.ndarray | bool = False  # the maximum sits at an end of the searched grid
+
+
+def refine_draft_size(throughput, grid: np.ndarray, best: np.ndarray, upper=np.inf, iterations: int = 60):
+    r"""Golden-section search for :math:`N^*` in :math:`\log N` between the grid neighbours of ``best``.
+
+    The one N* search of the project (:func:`optimal_draft_size` and the planner's draws call it).
+
+    Parameters
+    ----------
+    throughput : callable
+        ``throughput(n)`` with ``n`` of shape (rows, k) returns the objective (Eq. 9, or Eq. 4 at
+        the planner's alpha(N)) of the same shape, one row per problem.
+    grid : ndarray
+        Sorted candidate sizes; ``best`` (rows,) the index of each row's grid maximum.
+    upper : array_like
+        Exclusive upper bound per row (the target size M; the model needs N < M).
+
+    Returns
+    -------
+    ndarray
+        The refined maximiser per row; the grid point where refining does not improve on it (an
+        optimum at the grid's edge).
+    """
+    lo = np.log(grid[np.maximum(best - 1, 0)])
+    hi = np.log(np.minimum(grid[np.minimum(best + 1, grid.size - 1)], np.nextafter(upper, 0)))
+    invphi = (np.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(iterations):
+        c1 = hi - invphi * (hi - lo)
+        c2 = lo + invphi * (hi - lo)
+        f = throughput(np.exp(np.stack([c1, c2], axis=1)))
+        left = f[:, 0] >= f[:, 1]
+        hi = np.where(left, c2, hi)
+        lo = np.where(left, lo, c1)
+    n_ref = np.exp(0.5 * (lo + hi))
+    n_grid_best = grid[best]
+    keep = throughput(n_ref[:, None])[:, 0] >= throughput(n_grid_best[:, None])[:, 0]
+    return np.where(keep, n_ref, n_grid_best)
+
+
+def _grid_argmax(m, d, y, grid, plane, law) -> np.ndarray:
+    """Index of the Eq. 9 maximum on ``grid`` per row (rows sharing (M, D, y) are evaluated once)."""
+    key = np.stack([m, d, y], axis=1)
+    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+    mu_, yu_ = uniq[:, 0:1], uniq[:, 2:3]
+    d_vals, d_idx = np.unique(uniq[:, 1], return_inverse=True)
+    x_by_d = perplexity(grid[None, :], d_vals[:, None], law, cap=PPL_CAP)  # x(N, D) shared by equal D
+    best_u = np.empty(uniq.shape[0], dtype=int)
+    # Blocks of rows keep the temporaries cache-sized (one 2.88M-point pass is slower, mostly
+    # from allocating and first-touching ~25 MB arrays).
+    block = max(1, 2**17 // grid.size)
+    for lo_row in range(0, uniq.shape[0], block):
+        sl = slice(lo_row, lo_row + block)
+        mb = mu_[sl]
+        alpha = alpha_plane(x_by_d[d_idx.ravel()[sl]], yu_[sl], plane, clip=True)
+        ok = grid[None, :] < mb
+        thr = np.where(ok, _optimum(alpha, np.where(ok, grid[None, :], 0.5 * mb), mb)[1], -np.inf)
+        best_u[sl] = np.argmax(thr, axis=1)
+    return best_u[inverse.ravel()]
+
+
+def _solve(m, d, y, grid, plane, law, refine):
+    """N* per row on one grid, and whether it sits at the grid's edge (first or last point below M)."""
+
+    def throughput(n, rows=slice(None)):
+        mm = m[rows][:, None]
+        alpha = alpha_plane(perplexity(n, d[rows][:, None], law, cap=PPL_CAP), y[rows][:, None], plane, clip=True)
+        ok = n < mm
+        return np.where(ok, _optimum(alpha, np.where(ok, n, 0.5 * mm), mm)[1], -np.inf)
+
+    best = _grid_argmax(m, d, y, grid, plane, law)
+    last = np.searchsorted(grid, m, side="left") - 1  # the last grid point below M
+    at_edge = (best == 0) | (best == last)
+    n_star = refine_draft_size(throughput, grid, best, upper=m) if refine and grid.size > 2 else grid[best]
+    return n_star, at_edge
 
 
 def optimal_draft_size(
@@ -129,6 +243,7 @@ def optimal_draft_size(
     plane: AlphaPlane = TABLE3_PLANE,
     law: ChinchillaLaw = BESIROGLU_2024,
     refine: bool = True,
+    on_edge: str = "warn",
 ) -> OptimalDraft:
     r"""The draft size :math:`N^*` that maximises Eq. 9 over a grid (Table 5).
 
@@ -138,13 +253,20 @@ def optimal_draft_size(
         Target size :math:`M`, draft data :math:`D`, target data :math:`D'`; broadcast together.
     n_grid : array_like, optional
         Candidate draft sizes; default Table 7's 10,000 log-spaced points in :math:`[10^8, 10^{10}]`.
-        Points with :math:`N \ge M` are skipped (the model does not apply there).
+        Points with :math:`N \ge M` are skipped (the model does not apply there). With the default,
+        rows whose maximum falls on an end of Table 7's grid (targets below about 10B put
+        :math:`N^*` under :math:`10^8`) are searched again on a grid from 1 parameter to M at the same
+        density, so the default always searches a grid that contains the optimum.
     plane, law :
         As in :func:`predicted_throughput`.
     refine : bool
-        Polish the grid maximum with a golden-section search in :math:`\log N` between its grid
-        neighbours (default). The paper's Table 5 values are continuous maximisers, not grid points:
-        with refinement they reproduce to about 1e-7 (Qwen1.5-14B rows: 1e-4).
+        Polish the grid maximum with :func:`refine_draft_size` (default). The paper's Table 5 values
+        are continuous maximisers, not grid points: with refinement they reproduce to about 1e-7
+        (Qwen1.5-14B rows: 1e-4).
+    on_edge : {"warn", "raise", "ignore"}
+        What to do when a maximum still sits at an end of the searched grid (a user grid that does
+        not bracket :math:`N^*`): a ``RuntimeWarning`` (default), a ``ValueError``, or nothing. The
+        result's ``at_grid_edge`` marks those rows in every case.
 
     Returns
     -------
@@ -155,14 +277,20 @@ def optimal_draft_size(
     Notes
     -----
     The optimum is flat (within 0.1% over about +-25% of N for OPT-13B), so :math:`N^*` is weakly
-    identified; the grid's resolution (0.046% per step by default) is far finer than that.
+    identified; the grid's resolution (0.046% per step by default) is far finer than that. A
+    target so undertrained that the plane exceeds 1 at :math:`N^*` raises ``ValueError`` (see
+    :func:`predicted_alpha`).
 
     Examples
     --------
     >>> opt = optimal_draft_size(12853473280, 180e9, 180e9)   # Table 5: OPT-13B, OPT drafts
     >>> f"{opt.n_star:.6e}", f"{opt.throughput:.4e}", round(opt.gamma_star, 2)
     ('1.173138e+08', '1.0089e-10', 8.11)
+    >>> f"{optimal_draft_size(1e9, 1e12, 1e12).n_star:.3e}"   # below Table 7's grid: searched wider
+    '2.958e+07'
     """
+    if on_edge not in _EDGE_MODES:
+        raise ValueError(f"on_edge must be one of {_EDGE_MODES}, got {on_edge!r}")
     m = check_positive("m_target", as_array("m_target", m_target))
     d = check_positive("d_draft", as_array("d_draft", d_draft))
     dp = check_positive("d_target", as_array("d_target", d_target))
@@ -173,75 +301,44 @@ def optimal_draft_size(
     )
     if grid.size == 0:
         raise ValueError("n_grid must hold at least one draft size")
+    check_broadcast(m_target=m, d_draft=d, d_target=dp)
     m, d, dp = np.broadcast_arrays(m, d, dp)
     shape = m.shape
     m, d, dp = m.ravel(), d.ravel(), dp.ravel()
-    if (grid[0] >= m).any():
+    if n_grid is not None and (grid[0] >= m).any():
         raise ValueError(f"n_grid must contain draft sizes below m_target (smallest grid value {grid[0]:g})")
-    y = perplexity(m, dp, law)  # target perplexity: one per row
-
-    def evaluate(n, rows):
-        """Eq. 9 at draft sizes n (shape rows x k) for the given rows; -inf where N >= M."""
-        mm = m[rows][:, None]
-        alpha = np.clip(plane.A * perplexity(n, d[rows][:, None], law) + plane.B * y[rows][:, None] + plane.C, 0.0, 1.0)
-        ok = n < mm
-        gamma, thr = _optimum(alpha, np.where(ok, n, 0.5 * mm), mm)
-        return np.where(ok, thr, -np.inf), gamma, alpha
-
-    # 1. Grid search. Rows sharing (M, D, D') are evaluated once (the Table 7 mesh has no repeats,
-    #    but Table 5 does), and x(N, D) is shared by every row with the same D.
-    key = np.stack([m, d, dp], axis=1)
-    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    mu_, dpu_ = uniq[:, 0:1], uniq[:, 2:3]
-    d_vals, d_idx = np.unique(uniq[:, 1], return_inverse=True)
-    x_by_d = perplexity(grid[None, :], d_vals[:, None], law)  # (distinct D, grid)
-    y_u = perplexity(mu_, dpu_, law)
-    best_u = np.empty(uniq.shape[0], dtype=int)
-    # Blocks of rows keep the temporaries cache-sized (one 2.88M-point pass is slower, mostly
-    # from allocating and first-touching ~25 MB arrays).
-    block = max(1, 2**17 // grid.size)
-    for lo_row in range(0, uniq.shape[0], block):
-        sl = slice(lo_row, lo_row + block)
-        mb = mu_[sl]
-        alpha = np.clip(plane.A * x_by_d[d_idx.ravel()[sl]] + plane.B * y_u[sl] + plane.C, 0.0, 1.0)
-        ok = grid[None, :] < mb
-        thr = np.where(ok, _optimum(alpha, np.where(ok, grid[None, :], 0.5 * mb), mb)[1], -np.inf)
-        best_u[sl] = np.argmax(thr, axis=1)
-    best = best_u[inverse]
-    # 2. Refinement: the paper's N* are continuous maximisers (they are not points of the grid), so
-    #    finish with a vectorised golden-section search in log N between the grid neighbours.
-    lo = np.log(grid[np.maximum(best - 1, 0)])
-    hi = np.log(np.minimum(grid[np.minimum(best + 1, grid.size - 1)], np.nextafter(m, 0)))
-    rows = np.arange(m.size)
-    if refine and grid.size > 2:
-        invphi = (np.sqrt(5.0) - 1.0) / 2.0
-        for _ in range(60):
-            c1 = hi - invphi * (hi - lo)
-            c2 = lo + invphi * (hi - lo)
-            f = evaluate(np.exp(np.stack([c1, c2], axis=1)), rows)[0]
-            left = f[:, 0] >= f[:, 1]
-            hi = np.where(left, c2, hi)
-            lo = np.where(left, lo, c1)
-        n_star = np.exp(0.5 * (lo + hi))
-        # Keep the grid point if the refinement did not improve on it (a boundary optimum).
-        n_grid_best = grid[best]
-        f_ref = evaluate(n_star[:, None], rows)[0][:, 0]
-        f_grid = evaluate(n_grid_best[:, None], rows)[0][:, 0]
-        n_star = np.where(f_ref >= f_grid, n_star, n_grid_best)
-    else:
-        n_star = grid[best]
-    thr_star, gamma_star, alpha_star = (v[:, 0] for v in evaluate(n_star[:, None], rows))
+    y = perplexity(m, dp, law, cap=PPL_CAP)  # target perplexity: one per row
+    # Targets too small for Table 7's grid go straight to the wide one.
+    on_table7 = grid[1] < m if n_grid is None else np.ones(m.shape, bool)
+    n_star, at_edge = np.empty(m.shape), np.ones(m.shape, bool)
+    if on_table7.any():
+        n_star[on_table7], at_edge[on_table7] = _solve(
+            m[on_table7], d[on_table7], y[on_table7], grid, plane, law, refine
+        )
+    if n_grid is None and at_edge.any():
+        wide = np.logspace(0.0, np.log10(m[at_edge].max()), int(_WIDE_POINTS_PER_DECADE * np.log10(m[at_edge].max())))
+        n_star[at_edge], at_edge[at_edge] = _solve(m[at_edge], d[at_edge], y[at_edge], wide, plane, law, refine)
+    if at_edge.any() and on_edge != "ignore":
+        k = np.flatnonzero(at_edge)[0]
+        msg = (
+            f"n_grid: N* = {n_star[k]:.4g} sits at an end of the draft grid [{grid[0]:.3g}, {grid[-1]:.3g}] "
+            f"for m_target = {m[k]:.4g} ({at_edge.sum()} of {m.size} rows); widen n_grid"
+        )
+        if on_edge == "raise":
+            raise ValueError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    x_star = perplexity(n_star, d, law, cap=PPL_CAP)
+    raw = np.asarray(alpha_plane(x_star, y, plane))
+    _refuse_above_one(raw, x_star, y, "m_target, d_target")
+    alpha_star = np.clip(raw, 0.0, 1.0)
+    gamma_star, thr_star = _optimum(alpha_star, n_star, m)
     out = OptimalDraft(
-        n_star=n_star.reshape(shape),
-        throughput=thr_star.reshape(shape),
-        gamma_star=gamma_star.reshape(shape),
-        alpha=alpha_star.reshape(shape),
-        gain=(thr_star * 2.0 * m).reshape(shape),
+        *(v.reshape(shape) for v in (n_star, thr_star, gamma_star, alpha_star, thr_star * 2.0 * m, at_edge))
     )
     if len(shape) == 0:
         out = OptimalDraft(
-            *(float(np.asarray(v)) for v in (out.n_star, out.throughput, out.gamma_star, out.alpha, out.gain))
+            *(float(np.asarray(v)) for v in (out.n_star, out.throughput, out.gamma_star, out.alpha, out.gain)),
+            bool(at_edge[0]),
         )
     return out
 
@@ -255,8 +352,9 @@ def nstar_grid(
     n_star, throughput, gamma_star, alpha, gain, nstar_over_m``. The 10,000-point N grid serves only
     the inner maximisation (2.88 million evaluations of Eq. 9).
 
-    The default grid takes D and D' up to :math:`10^{14}`, not the printed :math:`10^{13}`: only that
-    range reproduces Tables 8-9 (erratum E4). Pass ``constants.TABLE7_GRID_AS_PRINTED`` for the other.
+    The default grid takes D and D' up to :math:`10^{14}`, not the printed :math:`10^{13}`, which does
+    not reproduce Tables 8-9; upper limits from about :math:`9\cdot10^{13}` to :math:`1.2\cdot10^{14}` do
+    (erratum E4). Pass ``constants.TABLE7_GRID_AS_PRINTED`` for the printed grid.
 
     Examples
     --------
@@ -280,124 +378,3 @@ def nstar_grid(
             "nstar_over_m": opt.n_star / m.ravel(),
         }
     )
-
-
-@dataclass(frozen=True)
-class NstarFit:
-    """An OLS fit with HC3 errors, laid out like Tables 8-9."""
-
-    table: pd.DataFrame  # parameter, estimate, std_error, margin_of_error_95, ci95_lower, ci95_upper
-    r2: float
-    r2_adj: float
-    n: int
-
-    def estimate(self, name: str) -> float:
-        return float(self.table.set_index("parameter").loc[name, "estimate"])
-
-
-def _ols_hc3(y: np.ndarray, design: np.ndarray, names) -> tuple[pd.DataFrame, object]:
-    """OLS with HC3 errors, laid out like Tables 8-9.
-
-    The columns are scaled to unit norm before fitting and the results scaled back (OLS estimates,
-    HC3 errors and intervals are all equivariant under column scaling). Unscaled, the design of
-    Eq. 10 (columns 1, 1/M, ln D, ln D' with M ~ 1e10) has condition number ~1e12 and the solver
-    loses about four digits of every estimate.
-    """
-    scale = np.linalg.norm(design, axis=0)
-    res = sm.OLS(y, design / scale).fit(cov_type="HC3")
-    ci = np.asarray(res.conf_int(0.05)) / scale[:, None]
-    table = pd.DataFrame(
-        {
-            "parameter": names,
-            "estimate": np.asarray(res.params) / scale,
-            "std_error": np.asarray(res.bse) / scale,
-            "margin_of_error_95": (ci[:, 1] - ci[:, 0]) / 2.0,
-            "ci95_lower": ci[:, 0],
-            "ci95_upper": ci[:, 1],
-        }
-    )
-    return table, res
-
-
-def _check_grid_df(df: pd.DataFrame, columns) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"df is missing columns {missing}; pass the output of nstar_grid()")
-    if len(df) < 5:
-        raise ValueError(f"df needs at least 5 grid optima, got {len(df)}")
-    for c in columns:
-        check_positive(f"df[{c!r}]", as_array(f"df[{c!r}]", df[c]))
-
-
-def fit_nstar_linear(df: pd.DataFrame) -> NstarFit:
-    r"""Pooled OLS :math:`N^* = \mu M + M_0` with HC3 errors (Eq. 11, Table 9).
-
-    Data-size variation is left in the residual. Margins are 95% normal half-widths of the HC3
-    intervals (statsmodels ``cov_type="HC3"``).
-
-    Parameters
-    ----------
-    df : DataFrame
-        Grid optima with columns ``m_target, n_star`` (the output of :func:`nstar_grid`); at least
-        5 rows.
-
-    Returns
-    -------
-    NstarFit
-        Estimates, HC3 standard errors, margins and CIs of ``mu, M0``, with :math:`R^2`.
-
-    References
-    ----------
-    SDSL §4.3, Eq. 11 and Table 9.
-
-    Examples
-    --------
-    >>> df = pd.DataFrame({"m_target": [1e10, 2e10, 4e10, 8e10, 1.6e11], "n_star": [1.1e8, 1.4e8, 2.0e8, 3.1e8, 5.5e8]})
-    >>> round(fit_nstar_linear(df).estimate("mu"), 5)
-    0.00292
-    """
-    _check_grid_df(df, ["m_target", "n_star"])
-    design = np.column_stack([df["m_target"].to_numpy(float), np.ones(len(df))])
-    table, res = _ols_hc3(df["n_star"].to_numpy(float), design, ["mu", "M0"])
-    return NstarFit(table, float(res.rsquared), float(res.rsquared_adj), len(df))
-
-
-def fit_nstar_full(df: pd.DataFrame) -> NstarFit:
-    r"""OLS :math:`N^*/M = \mu + M_0/M + \gamma\ln D + \gamma'\ln D'` with HC3 errors (Eq. 10, Table 8).
-
-    The logarithms are natural (the base that reproduces Table 8). ``gamma_lnD`` and
-    ``gamma_prime_lnDprime`` are regression coefficients, not lookaheads. Margins are 95% normal
-    half-widths of the HC3 intervals.
-
-    Parameters
-    ----------
-    df : DataFrame
-        Grid optima with columns ``m_target, d_draft, d_target, n_star`` (the output of
-        :func:`nstar_grid`); at least 5 rows.
-
-    Returns
-    -------
-    NstarFit
-        Estimates, HC3 standard errors, margins and CIs of ``mu, M0, gamma_lnD,
-        gamma_prime_lnDprime``, with :math:`R^2`.
-
-    References
-    ----------
-    SDSL §4.3, Eq. 10 and Table 8.
-
-    Examples
-    --------
-    >>> m, d, dp = (np.array(v) for v in np.meshgrid([1e10, 3e10, 1e11], [1e12, 1e13], [1e12, 1e13]))
-    >>> df = pd.DataFrame({"m_target": m.ravel(), "d_draft": d.ravel(), "d_target": dp.ravel()})
-    >>> df["n_star"] = df.m_target * (3e-3 - 5e-5 * np.log(df.d_draft)) + 7e7
-    >>> fit = fit_nstar_full(df)
-    >>> f"{fit.estimate('mu'):.2e} {fit.estimate('M0'):.2e} {fit.estimate('gamma_lnD'):.2e}"
-    '3.00e-03 7.00e+07 -5.00e-05'
-    """
-    _check_grid_df(df, ["m_target", "d_draft", "d_target", "n_star"])
-    m = df["m_target"].to_numpy(float)
-    design = np.column_stack(
-        [np.ones(len(df)), 1.0 / m, np.log(df["d_draft"].to_numpy(float)), np.log(df["d_target"].to_numpy(float))]
-    )
-    table, res = _ols_hc3(df["n_star"].to_numpy(float) / m, design, ["mu", "M0", "gamma_lnD", "gamma_prime_lnDprime"])
-    return NstarFit(table, float(res.rsquared), float(res.rsquared_adj), len(df))

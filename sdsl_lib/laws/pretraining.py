@@ -14,7 +14,14 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from sdsl_lib.laws._validate import as_array, check_finite, check_positive, scalar_or_array
+from sdsl_lib.laws._validate import (
+    as_array,
+    check_broadcast,
+    check_finite,
+    check_positive,
+    check_result,
+    scalar_or_array,
+)
 from sdsl_lib.laws.constants import BESIROGLU_2024, ChinchillaLaw
 
 __all__ = ["loss", "perplexity", "fit_chinchilla", "ChinchillaFit"]
@@ -32,7 +39,9 @@ def loss(n_params, n_tokens, law: ChinchillaLaw = BESIROGLU_2024):
     n_tokens : array_like
         Training tokens :math:`D > 0` (:math:`D` for a draft, :math:`D'` for a target).
     law : ChinchillaLaw
-        Constants; default Besiroglu et al. (2024), as SDSL uses.
+        Constants; default Besiroglu et al. (2024), as SDSL uses. The fields may be arrays that
+        broadcast against the inputs (one law per row of the planner's draws, e.g. ``E`` of shape
+        (draws, 1)); this is the one implementation of Eq. 2.
 
     Returns
     -------
@@ -57,18 +66,45 @@ def loss(n_params, n_tokens, law: ChinchillaLaw = BESIROGLU_2024):
     """
     n = check_positive("n_params", as_array("n_params", n_params))
     d = check_positive("n_tokens", as_array("n_tokens", n_tokens))
-    return scalar_or_array(law.E + law.A * n ** (-law.nu) + law.B * d ** (-law.delta))
+    c = {k: check_finite(f"law.{k}", as_array(f"law.{k}", getattr(law, k))) for k in ("E", "A", "B", "nu", "delta")}
+    check_broadcast(n_params=n, n_tokens=d, **{f"law.{k}": v for k, v in c.items()})
+    with np.errstate(over="ignore"):
+        out = c["E"] + c["A"] * n ** (-c["nu"]) + c["B"] * d ** (-c["delta"])
+    return scalar_or_array(check_result("the loss", out, "n_params, n_tokens"))
 
 
-def perplexity(n_params, n_tokens, law: ChinchillaLaw = BESIROGLU_2024):
+#: ln of the largest float: a loss above it has no representable perplexity.
+_LN_MAX = float(np.log(np.finfo(float).max))
+
+
+def perplexity(n_params, n_tokens, law: ChinchillaLaw = BESIROGLU_2024, *, cap: float | None = None):
     r"""Perplexity :math:`x(N, D) = e^{L(N, D)}` (Eq. 7 for a draft, Eq. 8 for a target).
+
+    Parameters
+    ----------
+    n_params, n_tokens, law :
+        As in :func:`loss` (``law`` may hold arrays, one law per row).
+    cap : float, optional
+        Return ``min(e^L, cap)``, computed in log space so that it never overflows. Without it a
+        loss above ln(1.8e308) = 709.8 nats (a model far below the law's range: a few parameters or
+        tokens) raises ``ValueError`` instead of returning inf.
 
     Examples
     --------
     >>> round(perplexity(70e9, 15e12), 3)
     6.891
+    >>> perplexity(10.0, 10.0, cap=1e300)
+    1e+300
     """
-    return scalar_or_array(np.exp(np.asarray(loss(n_params, n_tokens, law))))
+    ln_x = np.asarray(loss(n_params, n_tokens, law))
+    if cap is not None:
+        ln_x = np.minimum(ln_x, np.log(cap))
+    elif (ln_x > _LN_MAX).any():
+        raise ValueError(
+            f"n_params, n_tokens: the perplexity e^L overflows a float (L = {ln_x.max():.4g} nats > {_LN_MAX:.1f}); "
+            "the law is far outside its fitted range here"
+        )
+    return scalar_or_array(np.exp(ln_x))
 
 
 @dataclass(frozen=True)

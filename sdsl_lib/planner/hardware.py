@@ -1,47 +1,29 @@
-r"""Hardware presets and a roofline step-time model: from tokens per FLOP to tokens per second.
+r"""Hardware presets for the roofline: the accelerators the planner evaluates tokens per second on.
 
-SDSL's throughput (Eq. 3) counts FLOPs and charges the target's verification of :math:`\gamma + 1`
-tokens like a single step. That is the memory-bound picture: at small batch a decode step reads every
-weight once, and scoring a few more tokens in the same pass is free. This module makes the picture
-explicit with a roofline (Williams, Waterman & Patterson 2009) so that the planner can say what a
-draft buys in tokens per second on a given accelerator, and where (batch size, lookahead) the free
-verification ends.
-
-A forward step of a model with :math:`P` parameters that processes :math:`T` new tokens for each of
-:math:`B` sequences costs
-
-.. math:: t(P, T, B) = \max\!\left(\frac{b P}{\beta},\; \frac{2 P T B}{\pi}\right) + t_0
-
-with :math:`b` bytes per parameter, :math:`\beta` memory bandwidth (bytes/s), :math:`\pi` peak
-FLOP/s and :math:`t_0` a fixed per-step overhead (kernel launches, framework, sampling). The weights
-are read once per step whatever :math:`T B` is; the compute term overtakes the memory term past the
-ridge point :math:`T B = \pi b / (2 \beta)` tokens.
-
-Ignored on purpose (say so when you quote a number): KV-cache and activation traffic (short
-contexts), attention FLOPs, communication in multi-GPU serving, and the efficiency gap between
-datasheet peaks and real kernels (typically 60-80% of bandwidth and 50-70% of peak FLOP/s).
+The step-time model itself (a roofline with the KV cache) is a law of this project and lives in
+:mod:`sdsl_lib.laws.roofline`; the planner's use of it (FLOP- and latency-optimal drafts, batch
+sweep, memory check) is :mod:`sdsl_lib.planner.hardware_plan`.
 
 Presets (vendor datasheets; GPUs in bf16, 2 bytes per parameter, dense Tensor-Core peaks, i.e. the
 "with sparsity" figures halved):
 
-==============  ============  =============  ======  ===========  ===========================================
-preset          bandwidth     peak           bytes   overhead     source
-==============  ============  =============  ======  ===========  ===========================================
-``h100``        3.35 TB/s     989 TFLOP/s    2       0.5 ms       NVIDIA H100 Tensor Core GPU datasheet (SXM)
-``h200``        4.8 TB/s      989 TFLOP/s    2       0.5 ms       NVIDIA H200 Tensor Core GPU datasheet (SXM)
-``a100``        2.039 TB/s    312 TFLOP/s    2       0.5 ms       NVIDIA A100 datasheet (80GB SXM)
-``cpu-measured``  10 GB/s     100 GFLOP/s    4       1.5 ms       this project's 2-core CPU (see below)
-==============  ============  =============  ======  ===========  ===========================================
+==============  ============  =============  ======  ===========  ========  ===================================
+preset          bandwidth     peak           bytes   overhead     memory    source
+==============  ============  =============  ======  ===========  ========  ===================================
+``h100``        3.35 TB/s     989 TFLOP/s    2       0.5 ms       80 GB     NVIDIA H100 datasheet (SXM)
+``h200``        4.8 TB/s      989 TFLOP/s    2       0.5 ms       141 GB    NVIDIA H200 datasheet (SXM)
+``a100``        2.039 TB/s    312 TFLOP/s    2       0.5 ms       80 GB     NVIDIA A100 datasheet (80GB SXM)
+``cpu-measured``  10 GB/s     100 GFLOP/s    4       1.5 ms       24 GiB    this project's 2-core CPU
+==============  ============  =============  ======  ===========  ========  ===================================
 
 The GPU overhead (0.5 ms per step) is an assumption, not a datasheet number: roughly a decode step
-of an engine that captures CUDA graphs; an eager PyTorch loop pays several ms. Measure yours and pass
-it. ``cpu-measured`` is fitted to ``data/measured/cpu/cost_calibration.csv`` when that file exists
-(:func:`calibrate_from_timings`), else it uses the defaults above, which come from
-``FIELD-NOTES.md``: fp32 decoding of a 21M-parameter model (84 MB of weights) at 10.5 ms per token
-with a 1-2 ms per-call floor gives about 9 GB/s, and the notes put the CPU ridge point at 5-20
-FLOP/byte (100 GFLOP/s / 10 GB/s = 10). The committed calibration file (112 timings of the model
-ladder) fits to about 3.5 GB/s, 59 GFLOP/s and 0.76 ms: tiny models stay below the streaming
-bandwidth, so the fitted preset is the one to use for this project's own models.
+of an engine that captures CUDA graphs; an eager PyTorch loop pays several ms. ``cpu-measured`` is
+fitted to ``data/measured/cpu/cost_calibration.csv`` when that file exists
+(:func:`calibrate_from_timings`), else it uses the defaults above: fp32 decoding of a 21M-parameter
+model (84 MB of weights) at 10.5 ms per token with a 1-2 ms per-call floor gives about 9 GB/s, and
+the CPU ridge point is 5-20 FLOP/byte (100 GFLOP/s / 10 GB/s = 10), both measured on this project's
+VM (docs/planner.md). The committed calibration file (112 timings of the model ladder) fits to about
+3.5 GB/s, 59 GFLOP/s and 0.76 ms.
 """
 
 from __future__ import annotations
@@ -50,10 +32,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from sdsl_lib.io import repo_root
-from sdsl_lib.laws._validate import as_array, check_positive, check_range, scalar_or_array
+from sdsl_lib.laws._validate import as_array, check_positive, check_range
+from sdsl_lib.laws.roofline import (
+    Roofline,
+    speculative_tokens_per_second,
+    step_seconds,
+    step_time,
+    target_only_tokens_per_second,
+)
 
 __all__ = [
     "HardwareSpec",
@@ -63,11 +51,12 @@ __all__ = [
     "CPU_CALIBRATION_PATH",
     "get_preset",
     "custom_spec",
+    "calibrate_from_timings",
+    "load_cpu_measured",
+    # the roofline laws, re-exported from sdsl_lib.laws.roofline for callers of the old module
     "step_time",
     "speculative_tokens_per_second",
     "target_only_tokens_per_second",
-    "calibrate_from_timings",
-    "load_cpu_measured",
 ]
 
 
@@ -80,7 +69,7 @@ class HardwareSpec:
     peak_flops: float  # pi: peak FLOP/s in the weights' precision
     bytes_per_param: float  # b: 2 for bf16/fp16, 4 for fp32, about 0.5-1 for 4-8 bit quantisation
     overhead_s: float  # t_0: fixed cost of every forward step
-    memory_bytes: float | None = None  # device memory, only used to warn when weights do not fit
+    memory_bytes: float | None = None  # device memory: plans whose weights and KV caches exceed it are refused
     source: str = ""
 
     @property
@@ -212,106 +201,6 @@ def custom_spec(
     )
 
 
-def step_time(n_params, tokens, batch_size, hw: HardwareSpec):
-    r"""Seconds for one forward step: :math:`\max(bP/\beta,\ 2PTB/\pi) + t_0` (roofline).
-
-    Parameters
-    ----------
-    n_params : array_like
-        Parameters :math:`P > 0` of the model that runs the step.
-    tokens : array_like
-        New tokens per sequence :math:`T \ge 1` (1 for a draft step, :math:`\gamma + 1` to verify).
-    batch_size : array_like
-        Sequences :math:`B \ge 1` decoded together.
-    hw : HardwareSpec
-
-    Returns
-    -------
-    float or ndarray
-        Seconds, broadcast over the inputs.
-
-    Examples
-    --------
-    >>> h = custom_spec(1000, 100, 2, 1.0)          # 1 TB/s, 100 TFLOP/s, bf16, 1 ms
-    >>> round(step_time(1e9, 1, 1, h) * 1e3, 3)      # 2 GB / 1 TB/s = 2 ms, + 1 ms
-    3.0
-    >>> round(step_time(1e9, 200, 1, h) * 1e3, 3)    # 2*1e9*200 / 1e14 = 4 ms > 2 ms, + 1 ms
-    5.0
-    """
-    p = check_positive("n_params", as_array("n_params", n_params))
-    t = check_range("tokens", as_array("tokens", tokens), 1.0, np.inf)
-    b = check_range("batch_size", as_array("batch_size", batch_size), 1.0, np.inf)
-    return scalar_or_array(_step_time(p, t, b, hw))
-
-
-def _step_time(p, t, b, hw: HardwareSpec):
-    # Weights are read once per step (memory term); every token of every sequence costs 2P FLOPs
-    # (compute term); the slower of the two sets the pace, and the overhead is paid regardless.
-    return (
-        np.maximum(hw.bytes_per_param * p / hw.bandwidth_bytes_per_s, 2.0 * p * t * b / hw.peak_flops) + hw.overhead_s
-    )
-
-
-def speculative_tokens_per_second(alpha, gamma, n_draft, m_target, hw: HardwareSpec, batch_size=1):
-    r"""Decoded tokens per second of speculative decoding under the roofline model.
-
-    .. math::
-        \text{tok/s} = \frac{B\,\frac{1 - \alpha^{\gamma+1}}{1 - \alpha}}
-                            {\gamma\, t(N, 1, B) + t(M, \gamma + 1, B)}
-
-    One iteration runs :math:`\gamma` draft steps of one token and one target step that scores
-    :math:`\gamma + 1` positions, for each of :math:`B` sequences, and yields Eq. 12's expected
-    tokens per sequence. :math:`\gamma = 0` is plain decoding with the target.
-
-    Parameters
-    ----------
-    alpha : array_like
-        Acceptance rate in [0, 1].
-    gamma : array_like
-        Lookahead :math:`\gamma \ge 0` (integers in practice).
-    n_draft, m_target : array_like
-        Draft and target parameters, :math:`0 < N < M`.
-    hw : HardwareSpec
-    batch_size : array_like
-        Sequences per step :math:`B \ge 1`.
-
-    Notes
-    -----
-    Every sequence in a batch is assumed to advance by the expected count; a real engine waits for
-    the slowest sequence or pads, which costs a little more at large batch.
-
-    Examples
-    --------
-    >>> h = custom_spec(1000, 100, 2, 0.0)
-    >>> round(speculative_tokens_per_second(0.0, 0, 1e8, 1e10, h), 3)   # target alone: 1 / 20 ms
-    50.0
-    >>> round(speculative_tokens_per_second(0.8, 4, 1e8, 1e10, h), 2)   # 3.3616 / (4*0.2 + 20) ms
-    161.62
-    """
-    from sdsl_lib.laws.speculation import expected_tokens_per_iteration
-
-    e = np.asarray(expected_tokens_per_iteration(alpha, gamma))
-    g = as_array("gamma", gamma)
-    n = check_positive("n_draft", as_array("n_draft", n_draft))
-    m = check_positive("m_target", as_array("m_target", m_target))
-    b = check_range("batch_size", as_array("batch_size", batch_size), 1.0, np.inf)
-    seconds = g * _step_time(n, 1.0, b, hw) + _step_time(m, g + 1.0, b, hw)
-    return scalar_or_array(b * e / seconds)
-
-
-def target_only_tokens_per_second(m_target, hw: HardwareSpec, batch_size=1):
-    r"""Tokens per second of plain decoding with the target: :math:`B / t(M, 1, B)`.
-
-    Examples
-    --------
-    >>> round(target_only_tokens_per_second(70e9, get_preset("h200")), 2)   # 140 GB / 4.8 TB/s + 0.5 ms
-    33.70
-    """
-    m = check_positive("m_target", as_array("m_target", m_target))
-    b = check_range("batch_size", as_array("batch_size", batch_size), 1.0, np.inf)
-    return scalar_or_array(b / _step_time(m, 1.0, b, hw))
-
-
 def calibrate_from_timings(
     n_params,
     tokens,
@@ -345,6 +234,7 @@ def calibrate_from_timings(
     --------
     >>> truth = custom_spec(10, 0.1, 4, 1.5)
     >>> p, t = np.meshgrid([1e6, 5e6, 2e7], np.arange(1, 65))
+    >>> from sdsl_lib.laws.roofline import step_time
     >>> fit = calibrate_from_timings(p.ravel(), t.ravel(), step_time(p.ravel(), t.ravel(), 1, truth))
     >>> round(fit.bandwidth_bytes_per_s / 1e9, 2), round(fit.peak_flops / 1e9, 1), round(fit.overhead_s * 1e3, 3)
     (10.0, 100.0, 1.5)
@@ -361,7 +251,7 @@ def calibrate_from_timings(
 
     def residual(theta):
         bw, peak, t0 = np.exp(theta)
-        return np.log(np.maximum(bytes_per_param * p / bw, 2.0 * p * t / peak) + t0) - np.log(s)
+        return np.log(step_seconds(p, t, 1.0, Roofline(bw, peak, bytes_per_param, t0))) - np.log(s)
 
     # Start: overhead from the fastest call, bandwidth from the slowest single-token call, and a
     # ridge of 10 FLOP/byte (FIELD-NOTES); the fit is in logs so every scale is one step away.
@@ -374,35 +264,20 @@ def calibrate_from_timings(
     return HardwareSpec(name, float(bw), float(peak), float(bytes_per_param), float(t0), None, source)
 
 
-# Column names the calibration reader accepts; the first of each is the measurement chain's schema
-# (sdsl_lib.measurement.pipeline, stage calibrate: n_params, n_new_tokens, latency_median_s).
-_P_COLS = ("n_params", "params", "n_params_total", "parameters")
-_T_COLS = ("n_new_tokens", "tokens", "n_tokens", "new_tokens", "t", "T", "tokens_per_step")
-_S_COLS = ("latency_median_s", "median_s", "seconds", "seconds_median", "latency_s", "median_seconds", "time_s")
-
-
-def _pick(df: pd.DataFrame, names) -> str | None:
-    return next((c for c in names if c in df.columns), None)
-
-
 def load_cpu_measured(path: str | Path | None = None) -> HardwareSpec:
     """The ``cpu-measured`` preset: fitted to the CPU cost calibration if it exists, else the defaults.
 
     The file is ``data/measured/cpu/cost_calibration.csv`` written by the measurement chain; it needs
-    one column of parameters, one of tokens per step and one of seconds (names in ``_P_COLS``,
-    ``_T_COLS``, ``_S_COLS``). A file that exists but cannot be read raises ``ValueError``.
+    the ``cost_calibration`` table of :mod:`sdsl_lib.measurement.schema` (the one definition of every
+    measured table). A file that exists but does not match it raises ``ValueError`` naming the file.
     """
     path = Path(path) if path is not None else CPU_CALIBRATION_PATH
     if not path.is_file():
         return CPU_DEFAULT
-    df = pd.read_csv(path)
-    cols = [_pick(df, names) for names in (_P_COLS, _T_COLS, _S_COLS)]
-    if None in cols:
-        raise ValueError(
-            f"{path} needs columns for parameters {_P_COLS}, tokens {_T_COLS} and seconds {_S_COLS}; "
-            f"found {list(df.columns)}"
-        )
+    from sdsl_lib.measurement.schema import read_file  # torch-free
+
+    df = read_file(path, "cost_calibration")  # SchemaError (a ValueError): one line naming the file
     spec = calibrate_from_timings(
-        df[cols[0]], df[cols[1]], df[cols[2]], 4.0, source=f"fitted to {path} (fp32, batch 1)"
+        df["n_params"], df["n_new_tokens"], df["latency_median_s"], 4.0, source=f"fitted to {path} (fp32, batch 1)"
     )
     return replace(spec, memory_bytes=CPU_DEFAULT.memory_bytes)

@@ -393,7 +393,7 @@ _LAWS = {
     "predicted_throughput": (sd.predicted_throughput, dict(n_draft=1e8, m_target=1e10, d_draft=1e12, d_target=1e12)),
     "optimal_draft_size": (
         sd.optimal_draft_size,
-        dict(m_target=1e10, d_draft=1e12, d_target=1e12, n_grid=np.logspace(8, 9.5, 50)),
+        dict(m_target=1e10, d_draft=1e12, d_target=1e12, n_grid=np.logspace(7, 9.5, 50)),
     ),
 }
 _SIZES = {"n_draft", "m_target", "n_params", "n_tokens", "d_draft", "d_target", "n_grid"}

@@ -12,10 +12,13 @@ import pytest
 from sdsl_lib.cli import main, parse_count
 from sdsl_lib.laws.optimal import optimal_draft_size
 from sdsl_lib.laws.speculation import optimal_lookahead
-from sdsl_lib.planner.core import ESTIMATE_KEYS, draft_grid
+from sdsl_lib.planner.core import draft_grid
+from sdsl_lib.planner.report import ESTIMATE_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ["plan", "--target-params", "70e9", "--target-tokens", "15e12", "--draft-tokens", "2.4e12"]
+# A 70B target fits on one H200 only with 1-byte weights and a short context (bf16 weights alone fill it).
+FP8 = ["--bytes-per-param", "1", "--context-tokens", "512"]
 
 
 def run_json(capsys, *extra):
@@ -34,7 +37,7 @@ def test_json_point_estimates_equal_the_library(capsys):
 
 
 def test_json_has_the_documented_keys(capsys):
-    out = run_json(capsys, "--hardware", "h200", "--batch-sweep")
+    out = run_json(capsys, "--hardware", "h200", "--batch-sweep", *FP8)
     assert set(out) == {"command", "version", "inputs", "paths", "uncertainty", "estimates", "hardware", "notes"}
     assert set(out["estimates"]) == set(ESTIMATE_KEYS)
     for row in out["estimates"].values():
@@ -52,6 +55,9 @@ def test_json_has_the_documented_keys(capsys):
         "intervals",
         "batch_sweep",
         "stops_paying_at_batch",
+        "kv_cache",
+        "memory",
+        "overhead_effect",
         "notes",
     } <= set(hw)
     assert {"n_draft", "gamma", "alpha", "tokens_per_s", "speedup"} == set(hw["flop_optimal"])
@@ -360,7 +366,7 @@ def test_non_utf8_pairs_csv(tmp_path, capsys):
 
 def test_user_pairs_csv_refits_the_plane(tmp_path, capsys):
     from sdsl_lib.laws.acceptance import fit_alpha_plane
-    from sdsl_lib.planner.core import paper_pairs
+    from sdsl_lib.planner.uncertainty import paper_pairs
 
     df = paper_pairs().iloc[::2]
     path = tmp_path / "mine.csv"
@@ -368,7 +374,8 @@ def test_user_pairs_csv_refits_the_plane(tmp_path, capsys):
     out = run_json(capsys, "--pairs", str(path))
     fit = fit_alpha_plane(df["draft_ppl"], df["target_ppl"], df["alpha"]).plane
     assert out["inputs"]["plane"] == pytest.approx({"A": fit.A, "B": fit.B, "C": fit.C}, rel=1e-12)
-    assert out["uncertainty"]["plane"].startswith(f"pairs bootstrap over {len(df)} user pairs")
+    # The saved pairs carry their target: the bootstrap resamples the 13 targets with their pairs.
+    assert out["uncertainty"]["plane"].startswith(f"cluster bootstrap over the 13 targets of {len(df)} user pairs")
     lib = optimal_draft_size(70e9, 2.4e12, 15e12, n_grid=draft_grid(70e9), plane=fit)
     assert out["estimates"]["n_draft"]["point"] == lib.n_star
 
@@ -380,28 +387,50 @@ def test_help_shows_real_defaults_only(capsys):
     assert "(default: 1000)" in text and "(default: 64)" in text
 
 
+# cpu-measured holds 24 GiB: a 70B fp32 target needs 280 GB, so that case pretends to more memory.
+PRESET_ARGS = {p: FP8 for p in ("h100", "h200", "a100")} | {"cpu-measured": ["--memory-gb", "400"]}
+
+
 @pytest.mark.parametrize("preset", ["h100", "h200", "a100", "cpu-measured"])
 def test_each_preset_reports_hand_computed_target_speed_and_both_drafts(capsys, preset):
-    out = run_json(capsys, "--hardware", preset)
+    out = run_json(capsys, "--hardware", preset, *PRESET_ARGS[preset])
     hw = out["hardware"]
     spec = hw["hardware"]
     assert spec["name"] == preset and spec["source"]
     m = 70e9
-    # Target alone at batch 1: read the weights once (b M / beta), or compute 2 M / pi if slower, + t0.
+    # Target alone at batch 1: read the weights and the KV cache once ((b M + K) / beta), or compute
+    # 2 M / pi if slower, + t0.
+    kv = hw["kv_cache"]["target_bytes_per_sequence"]
+    assert kv > 0
     t_step = (
-        max(spec["bytes_per_param"] * m / spec["bandwidth_bytes_per_s"], 2 * m / spec["peak_flops"])
+        max((spec["bytes_per_param"] * m + kv) / spec["bandwidth_bytes_per_s"], 2 * m / spec["peak_flops"])
         + spec["overhead_s"]
     )
     assert hw["target_only_tokens_per_s"] == pytest.approx(1.0 / t_step, rel=1e-12)
     assert hw["flop_optimal"]["n_draft"] == out["estimates"]["n_draft"]["point"]
     assert hw["latency_optimal"]["tokens_per_s"] >= hw["flop_optimal"]["tokens_per_s"] * (1 - 1e-12)
-    assert main(BASE + ["--draws", "10", "--hardware", preset]) == 0
+    assert main(BASE + ["--draws", "10", "--hardware", preset, *PRESET_ARGS[preset]]) == 0
     text = capsys.readouterr().out
     assert "FLOP-optimal draft" in text and "latency-optimal draft" in text and f"hardware: {preset}:" in text
 
 
+def test_configuration_that_does_not_fit_exits_2_with_one_line(capsys):
+    # A 70B target with 1-byte weights at batch 256 on one H200: 70 GB of weights plus 256 KV caches
+    # of 2,048 tokens (0.34 GB each) is 156 GB; batch 1 would fit, so the batch size is named.
+    assert main(BASE + ["--hardware", "h200", "--bytes-per-param", "1", "--batch-size", "256"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "--batch-size: 256 does not fit" in captured.err and "141 GB" in captured.err
+    # In bf16 not even batch 1 fits (the weights alone are 140 of the 141 GB): the hardware is named.
+    for batch in ("256", "1"):
+        assert main(BASE + ["--hardware", "h200", "--batch-size", batch]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1
+        assert "--hardware: h200 cannot hold this plan" in captured.err
+
+
 def test_large_batch_says_speculation_stops_paying(capsys):
-    out = run_json(capsys, "--hardware", "h200", "--batch-size", "256")
+    out = run_json(capsys, "--hardware", "h200", "--batch-size", "256", *FP8)
     hw = out["hardware"]
     assert hw["batch_size"] == 256
     assert hw["latency_optimal"]["gamma"] == 0 and hw["latency_optimal"]["n_draft"] is None
@@ -409,12 +438,12 @@ def test_large_batch_says_speculation_stops_paying(capsys):
     assert hw["latency_optimal"]["speedup"] == pytest.approx(1.0)
     assert any("speculation does not pay" in n for n in hw["notes"])
     assert not any("end of the search range" in n for n in hw["notes"])
-    assert main(BASE + ["--draws", "10", "--hardware", "h200", "--batch-size", "256"]) == 0
+    assert main(BASE + ["--draws", "10", "--hardware", "h200", "--batch-size", "256", *FP8]) == 0
     assert "speculation does not pay" in capsys.readouterr().out
 
 
 def test_batch_sweep_gives_best_gamma_per_batch(capsys):
-    out = run_json(capsys, "--hardware", "h200", "--batch-sweep")
+    out = run_json(capsys, "--hardware", "h200", "--batch-sweep", *FP8)
     sweep = out["hardware"]["batch_sweep"]
     gammas = [r["latency_optimal_gamma"] for r in sweep]
     assert gammas == sorted(gammas, reverse=True) and gammas[0] > gammas[-1]

@@ -11,37 +11,24 @@ from sdsl_lib.laws.acceptance import fit_alpha_plane
 from sdsl_lib.laws.constants import BESIROGLU_2024, TABLE3_PLANE
 from sdsl_lib.laws.optimal import optimal_draft_size, predicted_alpha
 from sdsl_lib.laws.pretraining import perplexity
+from sdsl_lib.laws.roofline import speculative_tokens_per_second, step_time, target_only_tokens_per_second
 from sdsl_lib.laws.speculation import optimal_lookahead, throughput_per_flop
-from sdsl_lib.planner.core import (
-    ESTIMATE_KEYS,
-    _perplexity_draws,
-    _point_law,
-    best_integer_lookahead,
-    bootstrap_planes,
-    draft_grid,
-    load_pairs,
-    paper_pairs,
-    plan,
-    sample_laws,
-)
-from sdsl_lib.planner.hardware import (
-    PRESETS,
-    calibrate_from_timings,
-    custom_spec,
-    get_preset,
-    load_cpu_measured,
-    speculative_tokens_per_second,
-    step_time,
-    target_only_tokens_per_second,
-)
+from sdsl_lib.planner import plan
+from sdsl_lib.planner.core import best_integer_lookahead, draft_grid
+from sdsl_lib.planner.hardware import PRESETS, calibrate_from_timings, custom_spec, get_preset, load_cpu_measured
+from sdsl_lib.planner.report import ESTIMATE_KEYS
+from sdsl_lib.planner.uncertainty import bootstrap_planes, law_rows, load_pairs, paper_pairs, sample_laws
 
-LLAMA = dict(target_params=70553706496, target_tokens=15e12, draft_tokens=2.4e12)
+LLAMA = dict(m_target=70553706496, d_target=15e12, d_draft=2.4e12)
+# A 70B target fits on one H200 only with 1-byte weights and a short context (in bf16 its weights
+# alone fill the 141 GB): the hardware tests use that configuration.
+FP8 = dict(bytes_per_param=1, context_tokens=512)
 
 
 # --- point estimates are the library's ---------------------------------------------------------
 def test_point_estimate_is_optimal_draft_size_exactly():
     p = plan(**LLAMA, draws=5)
-    m = LLAMA["target_params"]
+    m = LLAMA["m_target"]
     lib = optimal_draft_size(m, 2.4e12, 15e12, n_grid=draft_grid(m))
     assert p.point("n_draft") == lib.n_star
     assert p.point("gamma_star") == lib.gamma_star
@@ -74,14 +61,21 @@ def test_best_integer_lookahead_matches_brute_force():
     np.testing.assert_array_equal(got, brute)
 
 
-def test_perplexity_helper_matches_library_law():
+def test_one_law_per_row_matches_the_scalar_law():
+    # The planner's draws evaluate Eq. 2 with one law per row; each row must be the library's law.
     n = np.array([[1e7, 1e8, 3e9]])
-    np.testing.assert_allclose(_perplexity_draws(n, 2e12, _point_law(BESIROGLU_2024)), perplexity(n, 2e12), rtol=1e-14)
+    draws = sample_laws(BESIROGLU_2024, 3, np.random.default_rng(0))
+    rows = perplexity(n, 2e12, law_rows(draws))
+    assert rows.shape == (3, 3)
+    for i in range(3):
+        law_i = BESIROGLU_2024.__class__(**{k: float(draws[k][i]) for k in ("E", "A", "B", "nu", "delta")})
+        np.testing.assert_array_equal(rows[i], perplexity(n[0], 2e12, law_i))
+    np.testing.assert_array_equal(perplexity(n, 2e12, law_rows(BESIROGLU_2024)), perplexity(n, 2e12))
 
 
 def test_law_path_alpha_equals_predicted_alpha():
     p = plan(**LLAMA, uncertainty="none")
-    m = LLAMA["target_params"]
+    m = LLAMA["m_target"]
     assert p.point("alpha") == pytest.approx(predicted_alpha(p.point("n_draft"), m, 2.4e12, 15e12), rel=1e-14)
 
 
@@ -100,12 +94,22 @@ def test_bootstrap_with_unit_weights_is_the_least_squares_fit():
     np.testing.assert_allclose(centred[0], [TABLE3_PLANE.A, TABLE3_PLANE.B, TABLE3_PLANE.C], rtol=1e-10)
 
 
-def test_bootstrap_spread_is_close_to_table3_standard_errors():
-    coef = bootstrap_planes(paper_pairs(), 2000, np.random.default_rng(0))
+def test_cluster_bootstrap_agrees_with_cluster_robust_errors_and_exceeds_table3():
+    # Resampling targets (13 clusters of 10 pairs) against an independent estimate of the same
+    # thing: statsmodels' cluster-robust (CR1) standard errors of the OLS plane.
+    import statsmodels.api as sm
+
+    pairs = paper_pairs()
+    coef = bootstrap_planes(pairs, 4000, np.random.default_rng(0))
     se = coef.std(axis=0, ddof=1)
-    # Pairs-bootstrap SEs are heteroskedasticity-robust, so only the order of magnitude must agree.
-    for got, printed in zip(se, (TABLE3_PLANE.A_se, TABLE3_PLANE.B_se, TABLE3_PLANE.C_se)):
-        assert 0.5 * printed < got < 2.0 * printed
+    design = np.column_stack([pairs["draft_ppl"], pairs["target_ppl"], np.ones(len(pairs))])
+    groups = pd.factorize(pairs["target"])[0]
+    robust = sm.OLS(pairs["alpha"].to_numpy(), design).fit(cov_type="cluster", cov_kwds={"groups": groups}).bse
+    for got, ref in zip(se, robust):
+        assert 0.6 * ref < got < 1.4 * ref  # 13 clusters: the bootstrap SE is itself noisy
+    # Most of the residual variance lies between targets: the target slope's SE is several times
+    # Table 3's classical one (which treats the 130 pairs as independent).
+    assert se[1] > 2.0 * TABLE3_PLANE.B_se
 
 
 def test_law_draws_positive_and_spread_like_the_standard_errors():
@@ -142,25 +146,25 @@ def test_uncertainty_modes_nest():
 
 
 def test_measured_alpha_path():
-    p = plan(13e9, draft_params=125e6, alpha=0.6, uncertainty="all", draws=20)
+    p = plan(13e9, n_draft=125e6, alpha=0.6, uncertainty="all", draws=20)
     assert p.alpha_source == "measured (given)"
     assert p.point("gamma_star") == optimal_lookahead(0.6, 125e6, 13e9)
     assert p.interval("alpha") == (0.6, 0.6)  # no standard error: taken as exact
-    q = plan(13e9, draft_params=125e6, alpha=0.6, alpha_se=0.03, draws=400)
+    q = plan(13e9, n_draft=125e6, alpha=0.6, alpha_se=0.03, draws=400)
     lo, hi = q.interval("alpha")
     assert 0.6 - 0.1 < lo < 0.6 < hi < 0.6 + 0.1
     assert "draft_ppl" not in q.estimates.index
 
 
 def test_given_perplexities_use_the_plane_directly():
-    p = plan(13e9, draft_params=125e6, draft_ppl=20.0, target_ppl=11.0, uncertainty="none")
+    p = plan(13e9, n_draft=125e6, draft_ppl=20.0, target_ppl=11.0, uncertainty="none")
     expected = TABLE3_PLANE.A * 20 + TABLE3_PLANE.B * 11 + TABLE3_PLANE.C
     assert p.point("alpha") == pytest.approx(expected, rel=1e-14)
     assert "given (measured) perplexities" in p.alpha_source
 
 
 def test_measured_target_perplexity_with_draft_search():
-    p = plan(70e9, draft_tokens=2.4e12, target_ppl=10.0, uncertainty="none")
+    p = plan(70e9, d_draft=2.4e12, target_ppl=10.0, uncertainty="none")
     assert "given target perplexity" in p.alpha_source
     # Brute force over a fine grid agrees with the refined search.
     n = np.logspace(7, 10, 20001)
@@ -178,9 +182,7 @@ def test_user_pairs(tmp_path):
     p = plan(**LLAMA, pairs=path, draws=30)
     fit = fit_alpha_plane(df["draft_ppl"], df["target_ppl"], df["alpha"]).plane
     assert p.inputs["plane"]["A"] == pytest.approx(fit.A)
-    lib = optimal_draft_size(
-        LLAMA["target_params"], 2.4e12, 15e12, n_grid=draft_grid(LLAMA["target_params"]), plane=fit
-    )
+    lib = optimal_draft_size(LLAMA["m_target"], 2.4e12, 15e12, n_grid=draft_grid(LLAMA["m_target"]), plane=fit)
     assert p.point("n_draft") == lib.n_star
 
 
@@ -205,18 +207,20 @@ def test_bad_pairs_files(tmp_path, text, message):
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        (dict(target_params=-1, target_tokens=1e12, draft_tokens=1e12), "target_params"),
-        (dict(target_params=7e9, target_tokens=1e12, draft_tokens=0), "draft_tokens"),
-        (dict(target_params=7e9, draft_params=8e9, alpha=0.5), "draft_params"),
-        (dict(target_params=7e9, draft_params=1e8, alpha=1.0), "alpha"),
-        (dict(target_params=7e9, target_tokens=1e12, draft_tokens=1e12, draws=0), "draws"),
-        (dict(target_params=7e9, target_tokens=1e12), "draft_tokens"),
-        (dict(target_params=7e9, alpha=0.5), "draft_params"),
-        (dict(target_params=7e9, target_tokens=1e12, draft_tokens=1e12, uncertainty="some"), "uncertainty"),
+        (dict(m_target=-1, d_target=1e12, d_draft=1e12), "m_target"),
+        (dict(m_target=7e9, d_target=1e12, d_draft=0), "d_draft"),
+        (dict(m_target=7e9, n_draft=8e9, alpha=0.5), "n_draft"),
+        (dict(m_target=7e9, n_draft=1e8, alpha=1.0), "alpha"),
+        (dict(m_target=7e9, d_target=1e12, d_draft=1e12, draws=0), "draws"),
+        (dict(m_target=7e9, d_target=1e12), "d_draft"),
+        (dict(m_target=7e9, alpha=0.5), "alpha"),
+        (dict(m_target=7e9, d_target=1e12, d_draft=1e12, uncertainty="some"), "uncertainty"),
+        (dict(m_target=7e9, d_target=1e12, d_draft=1e12, hardware="h300"), "hardware"),
+        (dict(m_target=7e9, d_target=1e12, d_draft=1e12, batch_size=8), "batch_size"),
     ],
 )
 def test_plan_rejects_bad_input(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ValueError, match=rf"^{name} "):
         plan(**kwargs)
 
 
@@ -263,9 +267,20 @@ def test_cpu_calibration_round_trip(tmp_path):
     p, t = np.meshgrid([1.3e6, 5.8e6, 2.1e7], np.arange(1, 49))
     secs = step_time(p.ravel(), t.ravel(), 1, truth) * np.exp(np.random.default_rng(0).normal(0, 0.01, p.size))
     path = tmp_path / "cost_calibration.csv"
-    pd.DataFrame({"model": "m", "n_params": p.ravel(), "n_new_tokens": t.ravel(), "latency_median_s": secs}).to_csv(
-        path, index=False
-    )
+    pd.DataFrame(
+        {
+            "model": [f"m{int(x)}" for x in p.ravel()],
+            "role": "draft",
+            "n_params": p.ravel(),
+            "n_new_tokens": t.ravel(),
+            "prefix_len_tokens": 16,
+            "latency_median_s": secs,
+            "latency_p025_s": secs,
+            "latency_p975_s": secs,
+            "n_repeats": 1,
+            "latency_rel_one_token": 1.0,
+        }
+    ).to_csv(path, index=False)
     spec = load_cpu_measured(path)
     assert spec.bandwidth_bytes_per_s == pytest.approx(12e9, rel=0.05)
     assert spec.peak_flops == pytest.approx(0.08e12, rel=0.05)
@@ -280,14 +295,14 @@ def test_cpu_calibration_round_trip(tmp_path):
 
 
 def test_hardware_plan_latency_optimum_beats_the_flop_optimum_and_batch_kills_speculation():
-    p = plan(**LLAMA, draws=40, hardware=get_preset("h100"), batch_sweep=True)
+    p = plan(**LLAMA, draws=40, hardware="h200", batch_sweep=True, **FP8)
     hw = p.hardware
     assert hw.flop_optimal["n_draft"] == p.point("n_draft")
     # The latency optimum is a maximum over N and gamma, so it is at least the FLOP-optimal draft's.
     assert hw.latency_optimal["tokens_per_s"] >= hw.flop_optimal["tokens_per_s"] * (1 - 1e-12)
     sweep = hw.batch_sweep
     assert list(sweep["batch_size"]) == [1, 2, 4, 8, 16, 32, 64, 128, 256]
-    # Past the ridge (295 tokens/step on an H100) verification is no longer free: the best lookahead
+    # Past the ridge (103 tokens/step at 1 byte/param) verification is no longer free: the best lookahead
     # shrinks with batch size and, at some batch, drafting stops paying.
     assert sweep["latency_optimal_gamma"].is_monotonic_decreasing
     assert hw.stops_paying_at_batch is not None
@@ -311,7 +326,7 @@ def test_overhead_lowers_the_best_lookahead():
 def test_to_dict_has_documented_keys_and_is_strict_json():
     import json
 
-    d = plan(**LLAMA, draws=10, hardware=get_preset("h200")).to_dict()
+    d = plan(**LLAMA, draws=30, hardware="h200", **FP8).to_dict()
     assert set(d) == {"inputs", "paths", "uncertainty", "estimates", "hardware", "notes"}
     assert set(d["estimates"]) == set(ESTIMATE_KEYS)
     json.dumps(d, allow_nan=False)
@@ -331,29 +346,37 @@ def test_table5_throughput_is_covered_by_the_interval():
 
 
 def test_hardware_plan_tokens_per_second_by_hand():
-    # The planner's FLOP-optimal row on an H100, recomputed by hand from the preset's datasheet numbers.
-    p = plan(**LLAMA, uncertainty="none", hardware=get_preset("h100"))
+    # The planner's FLOP-optimal row on an H100 (1-byte weights, 512 tokens of context), recomputed by
+    # hand from the preset's datasheet numbers and the documented KV shape (P = 12 L d^2, d = 128 L).
+    p = plan(**LLAMA, uncertainty="none", hardware="h100", **FP8)
     fo = p.hardware.flop_optimal
-    n, m, a = fo["n_draft"], LLAMA["target_params"], fo["alpha"]
-    beta, pi, b, t0 = 3.35e12, 989e12, 2.0, 0.5e-3
+    n, m, a = fo["n_draft"], LLAMA["m_target"], fo["alpha"]
+    beta, pi, b, t0 = 3.35e12, 989e12, 1.0, 0.5e-3
+
+    def kv(params):  # bytes per sequence: 2 (K, V) x layers x KV heads x 128 x 1 byte x 512 tokens
+        layers = round((params / (12 * 128**2)) ** (1 / 3))
+        kv_heads = max(1, round(max(1, round(layers * 128 / 128)) / 8))
+        return 2 * layers * kv_heads * 128 * b * 512
 
     def tokens_per_s(gamma):
-        t_draft = max(b * n / beta, 2 * n / pi) + t0
-        t_verify = max(b * m / beta, 2 * m * (gamma + 1) / pi) + t0
+        t_draft = max((b * n + kv(n)) / beta, 2 * n / pi) + t0
+        t_verify = max((b * m + kv(m)) / beta, 2 * m * (gamma + 1) / pi) + t0
         return (1 - a ** (gamma + 1)) / (1 - a) / (gamma * t_draft + t_verify)
 
     by_hand = [tokens_per_s(g) for g in range(65)]
+    assert kv(m) == p.hardware.kv_cache["target_bytes_per_sequence"] == 2 * 71 * 9 * 128 * 512
     assert fo["gamma"] == int(np.argmax(by_hand))
     assert fo["tokens_per_s"] == pytest.approx(max(by_hand), rel=1e-12)
-    assert p.hardware.target_only_tokens_per_s == pytest.approx(1 / (b * m / beta + t0), rel=1e-12)
-    assert fo["speedup"] == pytest.approx(max(by_hand) * (b * m / beta + t0), rel=1e-12)
+    t_target = (b * m + kv(m)) / beta + t0
+    assert p.hardware.target_only_tokens_per_s == pytest.approx(1 / t_target, rel=1e-12)
+    assert fo["speedup"] == pytest.approx(max(by_hand) * t_target, rel=1e-12)
 
 
 def test_thousand_draws_take_a_few_seconds():
     import time
 
     t0 = time.perf_counter()
-    p = plan(**LLAMA, draws=1000, seed=0, hardware=get_preset("h200"))
+    p = plan(**LLAMA, draws=1000, seed=0, hardware="h200", **FP8)
     elapsed = time.perf_counter() - t0
     assert len(p.draws) == 1000
     # About 0.15 s (FLOP model) and 0.7 s (with hardware) on the project's 2 cores; the bound leaves
@@ -369,15 +392,22 @@ def test_pairs_dataframe_is_checked_like_a_file():
         plan(**LLAMA, pairs=flat.assign(alpha=[0.5, 2.0, 0.5, 0.4], target_ppl=[10, 9, 12, 11]), draws=5)
 
 
-def test_implausible_inputs_warn_that_alpha_was_clipped():
-    p = plan(1e9, 1e3, 1e3, draws=20)  # 1,000 training tokens: Eq. 7-8 give astronomic perplexities
-    assert any("outside [0, 1]" in n for n in p.notes)
-    assert p.point("alpha") == 1.0
-    assert not any("outside [0, 1]" in n for n in plan(**LLAMA, draws=5).notes)
+def test_implausible_inputs_are_refused_or_flagged():
+    # 1,000 target tokens: Eq. 8 gives an astronomic target perplexity, at which the plane would
+    # predict alpha > 1 (formerly clipped to a confident 1.0): refused, naming the target's data.
+    with pytest.raises(ValueError, match=r"^d_target .* alpha = .* > 1"):
+        plan(1e9, 1e3, 1e3, draws=20)
+    with pytest.raises(ValueError, match=r"^target_ppl .* > 1"):
+        plan(13e9, n_draft=125e6, draft_ppl=20.0, target_ppl=60.0)
+    # 1,000 draft tokens: every draft is hopeless, the plane goes below 0 and is clipped to 0: flagged.
+    p = plan(70e9, 15e12, 1e3, draws=20)
+    assert any("below 0" in n for n in p.notes) and p.point("alpha") == 0.0
+    assert p.point("gamma_star") == 0.0
+    assert not any("below 0" in n for n in plan(**LLAMA, draws=5).notes)
 
 
 def test_percentiles_handle_infinite_draws():
-    from sdsl_lib.planner.core import _percentiles
+    from sdsl_lib.planner.uncertainty import percentiles as _percentiles
 
     lo, hi = _percentiles(np.array([1.0, 2.0, 3.0, np.inf]), [0.025, 0.975])
     assert lo == 1.0 and hi == np.inf
