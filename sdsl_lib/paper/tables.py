@@ -1,19 +1,22 @@
-"""The paper's tables as data: loaders for ``data/paper/`` (transcribed as printed, errata noted).
+"""The paper's tables as data: loaders for the package data ``sdsl_lib/paper/data/`` (as printed, errata noted).
 
-Every table of SDSL is a tidy CSV under ``data/paper/`` with a ``source`` column; ``errata.csv``
-lists each known misprint with its evidence, and ``SHA256SUMS`` pins the bytes. These loaders
-return DataFrames and, where the paper has a known misprint, say which reading they apply.
+Every table of SDSL is a tidy CSV in this package's ``data/`` folder with a ``source`` column;
+``errata.csv`` lists each known misprint with its evidence, and ``SHA256SUMS`` pins the bytes. The
+files ship inside the installed package and are read through :mod:`importlib.resources`, so the
+loaders work from a wheel as well as from a checkout (where ``data/paper/`` is a link to the same
+folder). These loaders return DataFrames and, where the paper has a known misprint, say which
+reading they apply.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from sdsl_lib.io import repo_root
 
 __all__ = [
     "DATA_DIR",
@@ -34,8 +37,8 @@ __all__ = [
     "plane_inputs",
 ]
 
-#: Folder of the transcribed tables.
-DATA_DIR = repo_root() / "data" / "paper"
+#: Folder of the transcribed tables (package data; a ``pathlib.Path`` for an ordinary install).
+DATA_DIR = files("sdsl_lib.paper") / "data"
 
 #: Training tokens SDSL assumes for each draft family (Table 5; the "1.4T" of one row is erratum E2).
 DRAFT_FAMILY_TOKENS = {"OPT": 180e9, "Qwen1.5": 2.4e12, "Qwen2.5": 18e12}
@@ -43,9 +46,10 @@ DRAFT_FAMILY_TOKENS = {"OPT": 180e9, "Qwen1.5": 2.4e12, "Qwen2.5": 18e12}
 
 def _read(name: str) -> pd.DataFrame:
     path = DATA_DIR / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the paper's tables ship with the repository (data/paper/)")
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the paper's tables ship inside the package (sdsl_lib/paper/data/)")
+    # Read the bytes rather than a path: package data may live in a zip, not on the file system.
+    return pd.read_csv(io.BytesIO(path.read_bytes()), keep_default_na=False, na_values=[""])
 
 
 def alpha_pairs() -> pd.DataFrame:
@@ -120,7 +124,7 @@ def verify_checksums(data_dir: Path | None = None) -> dict[str, bool]:
         digest, name = line.split(maxsplit=1)
         name = name.lstrip("*")
         path = folder / name
-        result[name] = path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == digest
+        result[name] = path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == digest
     return result
 
 

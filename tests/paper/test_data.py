@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import importlib
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from sdsl_lib import paper
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The data manifest of the checkout: one row per paper table (file, rows, what, loader).
+MANIFEST = ROOT / "data" / "README.md"
 
 SCHEMAS = {
     "alpha_pairs": [
@@ -156,7 +161,7 @@ def test_every_paper_file_is_checksummed_and_in_the_manifest():
     # A new or renamed table must be pinned in SHA256SUMS and described in data/README.md.
     files = sorted(p.name for p in paper.DATA_DIR.iterdir() if p.name != "SHA256SUMS")
     assert sorted(paper.verify_checksums()) == files
-    manifest = (paper.DATA_DIR.parent / "README.md").read_text()
+    manifest = MANIFEST.read_text()
     rows = dict(re.findall(r"^\| `([^`]+\.csv)` \| (\d+) \|", manifest, flags=re.M))
     assert sorted(rows) == files
     for name, n_rows in rows.items():
@@ -165,7 +170,7 @@ def test_every_paper_file_is_checksummed_and_in_the_manifest():
 
 def test_errata_checks_point_at_things_that_exist():
     # checked_by names the test (or notebook, or documented function) that shows each erratum.
-    root = paper.DATA_DIR.parent.parent
+    root = ROOT
     for _, row in paper.errata().iterrows():
         refs = [r.strip() for r in row["checked_by"].split(";")]
         assert refs and all(refs), row["id"]
@@ -183,6 +188,20 @@ def test_errata_checks_point_at_things_that_exist():
 
 
 def test_errata_are_also_described_in_the_manifest():
-    manifest = (paper.DATA_DIR.parent / "README.md").read_text()
+    manifest = MANIFEST.read_text()
     for eid in paper.errata()["id"]:
         assert f"**{eid}**" in manifest, eid
+
+
+def test_tables_are_package_data_and_data_paper_is_the_same_folder():
+    # One copy: the tables live in the package (so an installed sdsl_lib has them); the checkout's
+    # data/paper/ is a link to that folder, so paths in the docs keep working.
+    assert Path(paper.DATA_DIR).resolve() == (ROOT / "sdsl_lib" / "paper" / "data").resolve()
+    assert (ROOT / "data" / "paper").resolve() == Path(paper.DATA_DIR).resolve()
+    assert (ROOT / "data" / "paper" / "SHA256SUMS").read_bytes() == (paper.DATA_DIR / "SHA256SUMS").read_bytes()
+
+
+def test_missing_table_names_the_package_folder(monkeypatch, tmp_path):
+    monkeypatch.setattr(paper.tables, "DATA_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="ship inside the package"):
+        paper.table3()
