@@ -22,7 +22,7 @@ token-for-token the target's greedy output. At temperature :math:`T > 0` both mo
 from :math:`\operatorname{softmax}(\ell / T)` and the output is distributed exactly as the target's
 own samples at that temperature.
 
-Counting conventions (the engines in the wild disagree; FIELD-NOTES "What acceptance rate means"):
+Counting conventions (the engines in the wild disagree; docs/field_notes.md "What acceptance rate means"):
 
 * :math:`n_t` (``accepted_per_iteration[t]``) is the number of *draft* tokens accepted in
   iteration :math:`t`, :math:`0 \le n_t \le k_t`. The corrected/bonus token is **not** counted.

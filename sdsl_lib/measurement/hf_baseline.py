@@ -4,7 +4,7 @@
 20, stopping when the draft's confidence falls under 0.4). To compare engines at the same
 lookahead :math:`\\gamma` we set, on the draft's ``generation_config`` and only for the call,
 ``num_assistant_tokens=gamma``, ``num_assistant_tokens_schedule="constant"`` and
-``assistant_confidence_threshold=0.0`` (FIELD-NOTES, "Hugging Face assisted generation").
+``assistant_confidence_threshold=0.0`` (docs/field_notes.md, "Hugging Face assisted generation").
 End-of-sequence stopping is switched off on both models so that both engines emit exactly
 ``max_new_tokens`` tokens.
 
@@ -88,7 +88,7 @@ def compare_with_hf(
     """Time our :func:`~sdsl_lib.measurement.decoding.speculative_generate` against HF assisted generation.
 
     Both engines decode greedily with the same draft, the same constant lookahead ``gamma`` and the
-    same prompts. Timing hygiene (FIELD-NOTES): ``warmup`` untimed runs of each engine first; then,
+    same prompts. Timing hygiene (docs/field_notes.md): ``warmup`` untimed runs of each engine first; then,
     for each prompt, ``repeats`` rounds with the engine order alternating (A B, B A, ...), each
     run starting from fresh caches.
 

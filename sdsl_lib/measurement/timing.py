@@ -2,7 +2,7 @@
 
 SDSL sets Leviathan's cost coefficient c (time of one draft step / time of one target step) to the
 FLOP ratio N/M. At batch 1 a decode step is memory- and overhead-bound, so the measured c of small
-models lies far above N/M (FIELD-NOTES: a per-call floor of 1 to 2 ms on CPU). This module measures
+models lies far above N/M (docs/field_notes.md: a per-call floor of 1 to 2 ms on CPU). This module measures
 it: the forward latency of each model for T = 1..T_max new tokens on top of a warm KV cache holding
 a fixed prefix, median over repeats after a warm-up, with CUDA synchronised around each timed call.
 

@@ -139,7 +139,7 @@ CPU_DEFAULT = HardwareSpec(
     4.0,
     1.5e-3,
     24 * 2**30,
-    "documented defaults for the project's 2-core AMD EPYC VM in fp32 (FIELD-NOTES.md: ~9 GB/s from "
+    "documented defaults for the project's 2-core AMD EPYC VM in fp32 (docs/field_notes.md: ~9 GB/s from "
     "decode timings, 1-2 ms per-call floor, ridge 5-20 FLOP/byte); no data/measured/cpu/cost_calibration.csv found",
 )
 
@@ -254,7 +254,7 @@ def calibrate_from_timings(
         return np.log(step_seconds(p, t, 1.0, Roofline(bw, peak, bytes_per_param, t0))) - np.log(s)
 
     # Start: overhead from the fastest call, bandwidth from the slowest single-token call, and a
-    # ridge of 10 FLOP/byte (FIELD-NOTES); the fit is in logs so every scale is one step away.
+    # ridge of 10 FLOP/byte (docs/field_notes.md); the fit is in logs so every scale is one step away.
     t0 = 0.5 * s.min()
     one = t == t.min()
     bw = bytes_per_param * p[one].max() / max(s[one].max() - t0, 1e-9)

@@ -232,7 +232,7 @@ def test_step_times_by_hand_for_the_h200_preset():
     assert step_time(m, 1, 1, h) == pytest.approx(140e9 / 4.8e12 + 0.5e-3, rel=1e-12)
     # Verifying 8 tokens at batch 64: 2 * 70e9 * 512 / 989e12 = 72.47 ms > 29.17 ms: compute-bound.
     assert step_time(m, 8, 64, h) == pytest.approx(2 * 70e9 * 8 * 64 / 989e12 + 0.5e-3, rel=1e-12)
-    # The ridge: 989e12 * 2 / (2 * 4.8e12) = 206 tokens per step (FIELD-NOTES: ~206 FLOP/byte).
+    # The ridge: 989e12 * 2 / (2 * 4.8e12) = 206 tokens per step (docs/field_notes.md: ~206 FLOP/byte).
     assert h.ridge_tokens == pytest.approx(989e12 / 4.8e12)
     # A 300M draft step: 0.6 GB / 4.8 TB/s = 0.125 ms + 0.5 ms overhead.
     assert step_time(3e8, 1, 1, h) == pytest.approx(0.6e9 / 4.8e12 + 0.5e-3, rel=1e-12)

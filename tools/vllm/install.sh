@@ -4,7 +4,7 @@
 #
 #   tools/vllm/install.sh [VENV_DIR]        (default: <repo>/.venv-vllm)
 #
-# Facts behind each step: /work/shared/FIELD-NOTES.md, "vLLM on the CPU".
+# Facts behind each step: docs/field_notes.md, "vLLM on the CPU".
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
