@@ -58,7 +58,8 @@ def predicted_nstar(
     """
     m = np.atleast_1d(np.asarray(m_target, dtype=float))
     grid = nstar_grid_for(float(m.max()), n_min, n_points)
-    opt = optimal_draft_size(m_target, d_draft, d_target, n_grid=grid, plane=plane, law=law)
+    # The edge is reported to the caller (``edge``), so the law's own warning would only repeat it.
+    opt = optimal_draft_size(m_target, d_draft, d_target, n_grid=grid, plane=plane, law=law, on_edge="ignore")
     edge = np.asarray(opt.n_star) <= grid[1]
     return opt, edge
 
