@@ -88,7 +88,7 @@ def bootstrap_draws(frame: pd.DataFrame, statistic, unit: str, n_boot: int = 100
     --------
     >>> df = pd.DataFrame({"model": ["a", "a", "b", "b"], "x": [1.0, 1.0, 3.0, 3.0]})
     >>> d = bootstrap_draws(df, lambda f: f["x"].mean(), "model", 200)
-    >>> sorted(set(np.round(d, 6)))
+    >>> sorted(set(np.round(d, 6).tolist()))
     [1.0, 2.0, 3.0]
     """
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
