@@ -165,28 +165,37 @@ def measured_dir(profile: str | os.PathLike, root: str | os.PathLike | None = No
 
 
 def read_table(folder: str | os.PathLike, name: str) -> pd.DataFrame:
-    """Read one measured table (``name`` a key of :data:`FILES`) and check the columns used here.
+    """Read one measured table (``name`` a key of :data:`FILES`), validated against the schema.
 
-    The single entry point to the measured CSVs; when ``sdsl_lib.measurement.schema`` is settled
-    this calls ``schema.read_table`` instead of the minimal check below.
+    The single entry point of the analysis to the measured CSVs. Every table is checked by
+    :mod:`sdsl_lib.measurement.schema` (the one definition of every measured table: columns, dtypes,
+    ranges, keys, the expected set of pairs), so a damaged table stops the notebook that reads it with
+    one line naming the file; then the columns the analysis uses (:data:`FILES`) are checked.
 
     Raises
     ------
     ValueError
-        One line: unknown table, missing file or missing columns.
+        One line: unknown table, missing file, a table that breaks the schema, or missing columns.
     """
+    from sdsl_lib.measurement import join, schema  # torch-free
+
     if name not in FILES:
         raise ValueError(f"name must be one of {list(FILES)}, got {name!r}")
     file, columns = FILES[name]
     path = Path(folder) / file
     if not path.is_file():
         raise ValueError(
-            f"{Path(folder)} lacks {file}; run `python -m sdsl_lib.measurement.pipeline --profile {Path(folder).name}`"
+            f"{Path(folder)} lacks {file}; run `python -m sdsl_lib.measurement --profile {Path(folder).name}`"
         )
-    df = pd.read_csv(path)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path} lacks columns {missing}; see data/measured/README.md for the schema")
+    if name == "alpha":
+        df = join.alpha_with_context(folder)  # the wide table, old or new layout
+    elif name == "acceptance_by_position":
+        df = join.acceptance_by_position(folder, join.all_pairs(folder))
+    else:
+        spec = schema.table(name)
+        pairs = join.all_pairs(folder) if spec.has_pairs and spec.stage != "hf" else None
+        df = schema.read_table(folder, name, expected_pairs=pairs)
+    need_columns(df, str(path), columns)
     return df
 
 

@@ -48,7 +48,7 @@ def test_missing_file_and_missing_column_raise(tmp_path):
     assert la.load_measured(folder, require=["models", "alpha"]).tar is None
     alpha = pd.read_csv(folder / "alpha.csv").drop(columns=["alpha_tf"])
     alpha.to_csv(folder / "alpha.csv", index=False)
-    with pytest.raises(ValueError, match=r"lacks columns \['alpha_tf'\]"):
+    with pytest.raises(ValueError, match=r"alpha.csv: missing column 'alpha_tf'"):
         la.load_measured(folder, require=["alpha"])
     with pytest.raises(ValueError, match="require must be among"):
         la.load_measured(folder, require=["nonsense"])
@@ -529,3 +529,14 @@ def test_speedup_predictions_with_verification_cost():
     assert r["speedup_wallclock_measured_cv"] == pytest.approx(la.wallclock_speedup(0.6, 2, 0.4, 1.3))
     assert r["speedup_wallclock_measured_cv"] < r["speedup_eq1_measured_c"]
     assert p.loc[p.gamma == 4, "speedup_wallclock_measured_cv"].isna().all()  # 5 tokens were not calibrated
+
+
+def test_a_deleted_row_stops_the_reader_with_one_line_naming_the_file(tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(SMOKE, folder)
+    alpha = pd.read_csv(folder / "alpha.csv")
+    alpha.iloc[1:].to_csv(folder / "alpha.csv", index=False)
+    with pytest.raises(ValueError) as err:
+        la.load_measured(folder, require=["alpha"])
+    message = str(err.value)
+    assert "alpha.csv" in message and "\n" not in message
