@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 08 · A planner for practitioners: the draft to train, with intervals, in tokens/FLOP and tokens/s
 #
-# Beyond the paper: `sdsl plan` (``sdsl_lib.planner.plan``) chains SDSL's laws (Eq. 5, 7-8, 9, 13, 4) into
+# Beyond the paper: `sdsl plan` (``sdsl_lib.planner``) chains SDSL's laws (Eq. 5, 7-8, 9, 13, 4) into
 # the answers a practitioner needs — the throughput-optimal draft size N*, the lookahead γ*, the
 # acceptance rate α and the gain over the target alone — and propagates the uncertainty of the two
 # fitted laws it rests on: a cluster bootstrap of the α-plane that resamples the 13 targets of

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 14 · Engines: one language for acceptance numbers, from vLLM's counters to Leviathan's α
 #
-# vLLM, SGLang, TensorRT-LLM, llama.cpp and Hugging Face each print a different "acceptance rate"
+# Beyond the paper: vLLM, SGLang, TensorRT-LLM, llama.cpp and Hugging Face each print a different "acceptance rate"
 # (some count the bonus token, some depend on the lookahead k, none is α). This notebook uses
 # `sdsl_lib.engines.crosswalk` to put them side by side under the i.i.d. model, checks on simulated
 # counters with a known α that the inversion and its interval are right, and reads two **real**

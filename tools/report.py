@@ -41,7 +41,12 @@ def _title(nb) -> str:
 def _kind(nb) -> str:
     # Notebooks with a PROFILE parameter read the ladder this project measured: they test the
     # paper's claims on our models rather than reproduce its printed numbers.
-    return "tests the paper on our models" if "PROFILE" in fp.parameter_names(nb) else "reproduces the paper"
+    # A notebook whose first text cell opens with "Beyond the paper" builds on it (planner, engines).
+    if "PROFILE" in fp.parameter_names(nb):
+        return "tests the paper on our models"
+    first = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
+    beyond = any(line.startswith("Beyond the paper") for line in first.splitlines())
+    return "goes beyond the paper" if beyond else "reproduces the paper"
 
 
 def stderr_outputs(nb) -> list[str]:
