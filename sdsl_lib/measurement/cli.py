@@ -15,12 +15,15 @@ from pathlib import Path
 __all__ = ["build_parser", "main"]
 
 PROG = "python -m sdsl_lib.measurement"
-_STAGE_NAMES = ("train", "alpha", "calibrate", "throughput", "hf")  # == pipeline.STAGES (tested)
+_STAGE_NAMES = ("train", "alpha", "calibrate", "throughput", "exact", "hf")  # == pipeline.STAGES (tested)
 
 EPILOG = """\
 profiles: smoke (seconds; tests), cpu (default; ~30 min of training on 2 cores, ~10 min of measuring),
-  gpu (one H200; ~2 x 10 min), or any profile of --profile-file.
-stages (run in this order): train, alpha, calibrate, throughput, hf; or all.
+  gpu (one H200; ~2 x 10 min), smollm2 (the real target SmolLM2-135M-Instruct and 6 distilled drafts;
+  ~2.2 h on 2 cores), smollm2-smoke (a tiny stand-in target; seconds), or any profile of --profile-file.
+  --target DIR --draft DIR [--draft DIR ...] measures your own checkpoints (with the smollm2 settings;
+  the workload is generated once by the target, ~20 min for a 135M model on 2 cores).
+stages (run in this order): train, alpha, calibrate, throughput, exact, hf; or all.
 
 output: by default build/measured/<profile>/ in a checkout (git ignores build/), else
   $SDSL_CACHE/measured/<profile>/. Committing measured data is explicit:
@@ -66,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--stage", action="append", choices=_STAGE_NAMES + ("all",), help="stage to run (repeatable; default all)"
     )
+    ap.add_argument(
+        "--target", metavar="DIR", help="a Hugging Face causal-LM folder: measure it with the --draft folders"
+    )
+    ap.add_argument(
+        "--draft", action="append", metavar="DIR", help="a draft folder sharing the target's tokenizer (repeatable)"
+    )
     ap.add_argument("--out", metavar="DIR", help="results folder (default build/measured/<profile>/, see below)")
     ap.add_argument("--work-dir", metavar="DIR", help="checkpoints and finished units (default <cache>/runs/<profile>)")
     ap.add_argument("--device", help="cpu, cuda or cuda:<index> (default: cuda when present)")
@@ -97,6 +106,18 @@ def _resolve(args) -> dict:
     from sdsl_lib.measurement.profiles import get_profile
 
     extra = {}
+    if args.target is not None or args.draft:
+        from sdsl_lib.measurement.profiles import checkpoint_profile
+
+        if args.target is None or not args.draft:
+            raise BadInput("arguments --target and --draft go together: one --target DIR and at least one --draft DIR")
+        for what, d in [("--target", args.target), *(("--draft", x) for x in args.draft)]:
+            if not (Path(d).expanduser() / "config.json").is_file():
+                raise BadInput(
+                    f"argument {what}: must be a Hugging Face checkpoint folder (with config.json), got {d!r}"
+                )
+        prof = checkpoint_profile(args.target, args.draft)
+        extra, args.profile = {prof.name: prof}, prof.name
     if args.profile_file is not None:
         from sdsl_lib.measurement.profile_file import load_profile_file
 
@@ -107,7 +128,9 @@ def _resolve(args) -> dict:
     try:
         profile = get_profile(args.profile, extra)
     except ValueError:
-        known = sorted({"smoke", "cpu", "gpu", *extra})
+        from sdsl_lib.measurement.profiles import PROFILES
+
+        known = sorted({*PROFILES, *extra})
         raise BadInput(f"argument --profile: must be one of {known}, got {args.profile!r}") from None
     _check_dir(args.out, "argument --out")
     _check_dir(args.work_dir, "argument --work-dir")
@@ -143,15 +166,17 @@ def main(argv=None) -> int:
         return 2
     from sdsl_lib.measurement import corpus
     from sdsl_lib.measurement.pipeline import run_profile
+    from sdsl_lib.measurement.real_target import RealTargetError
     from sdsl_lib.measurement.schema import SchemaError
     from sdsl_lib.measurement.workdir import StaleUnitError
+    from sdsl_lib.measurement.workload import LoopingWorkloadError
 
     try:
         out = run_profile(**kwargs)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished units are kept, rerun the same command to resume", file=sys.stderr)
         return 130
-    except corpus.CorpusError as exc:
+    except (corpus.CorpusError, RealTargetError, LoopingWorkloadError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except (SchemaError, StaleUnitError) as exc:

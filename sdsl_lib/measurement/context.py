@@ -47,13 +47,23 @@ class Context:
         self.stage: str | None = None
         self.stage_code: str | None = None
         self.threads_source = "profile"
+        self._models: dict = {}
+        self._code: dict = {}
+        self._git = git_state()
+        #: On a real target (``profile.real``): its tokenizer, checkpoints and workload replace the
+        #: corpus and the BPE (:mod:`sdsl_lib.measurement.real_inputs`); None on the ladder.
+        self.real = None
+        if profile.real is not None:
+            from sdsl_lib.measurement.real_inputs import RealInputs
+
+            self.real = RealInputs(self)
+            self.tokenizer, self.ids = self.real.tokenizer, {}
+            self.split = {"workload": profile.real.workload}
+            return
         works = corpus.load_works(cache)
         self.split = corpus.split_works(works)
         self.tokenizer = bpe.get_tokenizer([works[n] for n in self.split["train"]], profile.vocab_size, cache)
         self.ids = {k: bpe.encode_works(self.tokenizer, [works[n] for n in v]) for k, v in self.split.items()}
-        self._models: dict = {}
-        self._code: dict = {}
-        self._git = git_state()
 
     def code_fingerprint(self, modules: tuple) -> str:
         """Hash of the code of ``modules`` (memoised: the code does not change during a run)."""
@@ -91,8 +101,20 @@ class Context:
         """Fingerprint of every model of the profile (recorded in every sidecar, checked by the joins)."""
         return {m.name: self.train_fingerprint(m.name) for m in self.profile.models}
 
-    def model(self, name: str):
-        """Trained model ``name`` on the device; a checkpoint that cannot be loaded is moved aside and retrained."""
+    def model(self, name: str, timing: bool = False):
+        """Trained model ``name`` on the device; a checkpoint that cannot be loaded is moved aside and retrained.
+
+        ``timing``: on a real target, the target in the profile's timing dtype (bf16) instead of fp32.
+        """
+        if self.real is not None:
+            spec = self.profile.model(name)
+            dtype = self.profile.real.timing_dtype if timing and spec.role == "target" else "fp32"
+            key = (name, dtype)
+            if key not in self._models:
+                from sdsl_lib.measurement.stages import train_real
+
+                self._models[key] = train_real.load(self, spec, self.train_record(name), dtype)
+            return self._models[key]
         if name not in self._models:
             self.train_record(name)
             try:
@@ -107,10 +129,26 @@ class Context:
 
     # -- inputs --------------------------------------------------------------------------------
     def prompts(self, n: int, length: int, split: str = "test") -> list:
-        """``n`` held-out prompts of ``length`` tokens, evenly spaced over the ``split`` stream."""
+        """``n`` held-out prompts of ``length`` tokens, evenly spaced over the ``split`` stream.
+
+        On a real target: the first ``n`` eval prompts of the workload, chat formatted (their own lengths).
+        """
+        if self.real is not None:
+            return self.real.prompts(n)
         ids = self.ids[split].astype(np.int64)
         starts = np.linspace(0, len(ids) - length - 1, n).round().astype(int)
         return [torch.as_tensor(ids[s : s + length])[None, :] for s in starts]
+
+    def tf_windows(self, n: int, length: int) -> tuple[torch.Tensor, np.ndarray]:
+        """Teacher-forcing windows (n, length + 1) and the mask (n, length) of the positions scored.
+
+        Ladder: held-out windows, every position. Real target: prompt + greedy continuation, the
+        continuation's positions only (the chat prompt's fixed system turn would inflate alpha).
+        """
+        if self.real is not None:
+            return self.real.tf_windows(n, length)
+        w = ladder.eval_windows(self.ids["test"], length, n)
+        return w, np.ones((w.shape[0], length), dtype=bool)
 
     # -- outputs -------------------------------------------------------------------------------
     def sidecar(self, path: Path, **extra):
@@ -123,12 +161,21 @@ class Context:
             hardware=timing.hardware_info(self.device),
             torch_threads=torch.get_num_threads(),
             torch_threads_source=self.threads_source,
-            corpus=corpus.CORPUS_REQUIREMENT,
-            corpus_sha256=corpus.CORPUS_SHA256,
+            **self._data_provenance(),
             split=self.split,
             **self._git,
             **extra,
         )
+
+    def _data_provenance(self) -> dict:
+        if self.real is None:
+            return {"corpus": corpus.CORPUS_REQUIREMENT, "corpus_sha256": corpus.CORPUS_SHA256}
+        w = self.real.workload.sidecar
+        return {
+            "target_source": self.real.spec.source,
+            "target_sha256": self.real.identity,
+            "workload": {k: w.get(k) for k in ("workload", "settings", "repetition", "git_commit")},
+        }
 
     def write_table(self, name: str, df: pd.DataFrame, units: dict, **extra) -> Path:
         """Validate ``df`` against the schema and write ``<out>/<name>.csv`` with its sidecar.

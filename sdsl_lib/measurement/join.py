@@ -23,12 +23,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from sdsl_lib.measurement import schema
 from sdsl_lib.measurement.schema import TABLES, SchemaError, read_table
 
 __all__ = ["ALPHA_CONTEXT_COLUMNS", "all_pairs", "alpha_with_context", "acceptance_by_position", "greedy_acceptance"]
 
 #: The columns :func:`alpha_with_context` adds to the alpha stage's own (the schema's legacy ones).
-ALPHA_CONTEXT_COLUMNS = tuple(c.name for c in TABLES["alpha"].columns if not c.required)
+ALPHA_CONTEXT_COLUMNS = tuple(
+    c.name for c in TABLES["alpha"].columns if not c.required and c.name not in schema.RECENT_COLUMNS
+)
 
 
 def all_pairs(profile_dir: str | os.PathLike) -> list[tuple[str, str]]:
@@ -115,5 +118,5 @@ def alpha_with_context(profile_dir: str | os.PathLike, expected_pairs=None) -> p
     if (d / "acceptance_by_position_greedy.csv").is_file():
         g = greedy_acceptance(read_table(d, "acceptance_by_position_greedy", expected_pairs))
         out["greedy_acceptance_run"] = [g.get((a, b), math.nan) for a, b in zip(alpha.draft, alpha.target)]
-    order = [c.name for c in TABLES["alpha"].columns]
+    order = [c.name for c in TABLES["alpha"].columns if c.name in out.columns]
     return out[order]

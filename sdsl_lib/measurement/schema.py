@@ -39,6 +39,8 @@ __all__ = [
     "read_table",
     "read_file",
     "stage_tables",
+    "RECENT_COLUMNS",
+    "REAL_ONLY",
 ]
 
 _INF = math.inf
@@ -69,7 +71,8 @@ _TABLE_LIST = (
         (
             _c("model", "str"),
             _c("role", "str"),
-            _c("n_params", "int", 1),
+            # 0 and empty losses: the prompt-lookup draft (no weights, a point mass has no perplexity).
+            _c("n_params", "int", 0),
             _c("n_params_non_embedding", "int", 0),
             _c("n_params_embedding", "int", 0),
             _c("d_model", "int", 1),
@@ -80,10 +83,10 @@ _TABLE_LIST = (
             _c("n_tokens", "int", 0),
             _c("n_steps", "int", 0),
             _c("lr_max", "float", 0),
-            _c("val_loss_nats", "float", 0),
-            _c("val_ppl", "float", 1),
-            _c("test_loss_nats", "float", 0),
-            _c("test_ppl", "float", 1),
+            _c("val_loss_nats", "float", 0, nullable=True),
+            _c("val_ppl", "float", 1, nullable=True),
+            _c("test_loss_nats", "float", 0, nullable=True),
+            _c("test_ppl", "float", 1, nullable=True),
             _c("val_tokens", "int", 1),
             _c("test_tokens", "int", 1),
             _c("train_time_s", "float", 0),
@@ -151,6 +154,10 @@ _TABLE_LIST = (
             *(_c(f"greedy_match_tf_{s}", "float", nullable=True) for s in _CI),
             _c("n_positions", "int", 1),
             _legacy("greedy_acceptance_run", "float", *_PROB, nullable=True),
+            # Real target only: repetition statistics of the scored text (workload.repetition_stats).
+            _legacy("text_distinct_frac", "float", *_PROB),
+            _legacy("text_repeat4_rate", "float", *_PROB),
+            _legacy("text_looping", "bool"),
             _legacy("c_flops", "float", 0),
             _legacy("c_flops_non_embedding", "float", 0),
             _legacy("c_measured", "float", 0, nullable=True),
@@ -192,6 +199,67 @@ _POSITION_KEY = ("draft", "target", "temperature", "gamma", "position")
 _POSITION_CHECKS = (_le("accepts", "attempts"), _le("position", "gamma"))
 _POSITION_GRID = ("temperature", "gamma", "position")
 
+
+def _without(columns: tuple, name: str) -> tuple:
+    return tuple(c for c in columns if c.name != name)
+
+
+#: Columns added with the real target (timing protocol, repetition statistics): optional, because
+#: the tables committed before them lack them; every new run writes them.
+RECENT_COLUMNS = frozenset(
+    {"other_load_cores", "load_flagged", "output_distinct_frac", "output_repeat4_rate", "n_prompts_rejected_load",
+     "output_distinct_frac_mean", "output_repeat4_rate_mean", "text_distinct_frac", "text_repeat4_rate",
+     "text_looping"}
+)  # fmt: skip
+#: Tables only a profile on a real target writes.
+REAL_ONLY = ("throughput_sampled", "throughput_sampled_summary", "exactness", "chi_square")
+
+_TPUT_COLUMNS = (
+    *_PAIR,
+    _c("prompt_idx", "int", 0),
+    _c("method", "str"),
+    _c("gamma", "int", 0),
+    _c("new_tokens", "int", 1),
+    _c("time_s", "float", 0),
+    _c("tokens_per_s", "float", 0),
+    _c("iterations", "int", 1, nullable=True),
+    _c("drafted", "int", 0, nullable=True),
+    _c("accepted", "int", 0, nullable=True),
+    _c("draft_time_s", "float", 0, nullable=True),
+    _c("verify_time_s", "float", 0, nullable=True),
+    _c("matches_autoregressive", "bool", nullable=True),
+    _c("speedup_vs_autoregressive", "float", 0),
+    # Timing protocol and repetition statistics (absent from tables measured before they existed).
+    _legacy("other_load_cores", "float", 0, nullable=True),
+    _legacy("load_flagged", "bool"),
+    _legacy("output_distinct_frac", "float", *_PROB, nullable=True),
+    _legacy("output_repeat4_rate", "float", *_PROB, nullable=True),
+)
+_TPUT_KEY = ("draft", "target", "prompt_idx", "method", "gamma")
+_TPUT_CHECKS = (
+    ("method in {autoregressive, speculative}", lambda df: df["method"].isin(["autoregressive", "speculative"])),
+)
+_TPUT_GRID = ("prompt_idx", "method", "gamma")
+_SUMMARY_COLUMNS = (
+    *_PAIR,
+    _c("method", "str"),
+    _c("gamma", "int", 0),
+    _c("n_prompts", "int", 1),
+    _c("tokens_per_s_median", "float", 0),
+    _c("tokens_per_s_p025", "float", 0),
+    _c("tokens_per_s_p975", "float", 0),
+    _c("speedup_median", "float", 0),
+    _c("speedup_p025", "float", 0),
+    _c("speedup_p975", "float", 0),
+    _c("tokens_per_iteration_mean", "float", 1, nullable=True),
+    _c("all_match_autoregressive", "bool", nullable=True),
+    _legacy("n_prompts_rejected_load", "int", 0),
+    _legacy("output_distinct_frac_mean", "float", *_PROB, nullable=True),
+    _legacy("output_repeat4_rate_mean", "float", *_PROB, nullable=True),
+)
+_SUMMARY_KEY = ("draft", "target", "method", "gamma")
+_SUMMARY_CHECKS = (_le("speedup_p025", "speedup_median"), _le("speedup_median", "speedup_p975"))
+
 _TABLE_LIST += (
     # Temperature 1 (the TAR runs of the alpha stage); legacy files hold the greedy rows as well.
     Table("acceptance_by_position", "alpha", _POSITION_COLUMNS, _POSITION_KEY, _POSITION_CHECKS, _POSITION_GRID),
@@ -201,7 +269,7 @@ _TABLE_LIST += (
         (
             _c("model", "str"),
             _c("role", "str"),
-            _c("n_params", "int", 1),
+            _c("n_params", "int", 0),
             _c("n_new_tokens", "int", 1),
             _c("prefix_len_tokens", "int", 1),
             _c("latency_median_s", "float", 0),
@@ -214,48 +282,23 @@ _TABLE_LIST += (
         (_le("latency_p025_s", "latency_median_s"), _le("latency_median_s", "latency_p975_s")),
         ("n_new_tokens",),
     ),
+    Table("throughput", "throughput", _TPUT_COLUMNS, _TPUT_KEY, _TPUT_CHECKS, _TPUT_GRID),
+    Table("throughput_summary", "throughput", _SUMMARY_COLUMNS, _SUMMARY_KEY, _SUMMARY_CHECKS, ("method", "gamma")),
+    # Real target only: the same runs sampled at the profile's temperature (0.7).
     Table(
+        "throughput_sampled",
         "throughput",
-        "throughput",
-        (
-            *_PAIR,
-            _c("prompt_idx", "int", 0),
-            _c("method", "str"),
-            _c("gamma", "int", 0),
-            _c("new_tokens", "int", 1),
-            _c("time_s", "float", 0),
-            _c("tokens_per_s", "float", 0),
-            _c("iterations", "int", 1, nullable=True),
-            _c("drafted", "int", 0, nullable=True),
-            _c("accepted", "int", 0, nullable=True),
-            _c("draft_time_s", "float", 0, nullable=True),
-            _c("verify_time_s", "float", 0, nullable=True),
-            _c("matches_autoregressive", "bool", nullable=True),
-            _c("speedup_vs_autoregressive", "float", 0),
-        ),
-        ("draft", "target", "prompt_idx", "method", "gamma"),
-        (("method in {autoregressive, speculative}", lambda df: df["method"].isin(["autoregressive", "speculative"])),),
-        ("prompt_idx", "method", "gamma"),
+        (*_without(_TPUT_COLUMNS, "matches_autoregressive"), _c("temperature", "float", 0)),
+        _TPUT_KEY,
+        _TPUT_CHECKS,
+        _TPUT_GRID,
     ),
     Table(
-        "throughput_summary",
+        "throughput_sampled_summary",
         "throughput",
-        (
-            *_PAIR,
-            _c("method", "str"),
-            _c("gamma", "int", 0),
-            _c("n_prompts", "int", 1),
-            _c("tokens_per_s_median", "float", 0),
-            _c("tokens_per_s_p025", "float", 0),
-            _c("tokens_per_s_p975", "float", 0),
-            _c("speedup_median", "float", 0),
-            _c("speedup_p025", "float", 0),
-            _c("speedup_p975", "float", 0),
-            _c("tokens_per_iteration_mean", "float", 1, nullable=True),
-            _c("all_match_autoregressive", "bool", nullable=True),
-        ),
-        ("draft", "target", "method", "gamma"),
-        (_le("speedup_p025", "speedup_median"), _le("speedup_median", "speedup_p975")),
+        (*_without(_SUMMARY_COLUMNS, "all_match_autoregressive"), _c("temperature", "float", 0)),
+        _SUMMARY_KEY,
+        _SUMMARY_CHECKS,
         ("method", "gamma"),
     ),
     # Temperature 0: accepted / attempted draft positions along the greedy throughput runs.
@@ -304,6 +347,43 @@ _TABLE_LIST += (
             _c("all_identical", "bool"),
         ),
         ("draft", "target", "gamma"),
+    ),
+)
+
+_TABLE_LIST += (
+    # Stage exact (real target, fp32): greedy speculative output against greedy decoding, per prompt.
+    Table(
+        "exactness",
+        "exact",
+        (
+            *_PAIR,
+            _c("gamma", "int", 1),
+            _c("prompt_idx", "int", 0),
+            _c("new_tokens", "int", 1),
+            _c("matches_autoregressive", "bool"),
+            _c("first_mismatch", "int", 0, nullable=True),
+        ),
+        ("draft", "target", "gamma", "prompt_idx"),
+        (),
+        ("gamma", "prompt_idx"),
+    ),
+    # Stage exact: chi-square test of the first sampled token against the target's own probabilities.
+    Table(
+        "chi_square",
+        "exact",
+        (
+            *_PAIR,
+            _c("temperature", "float", 0),
+            _c("gamma", "int", 1),
+            _c("n_draws", "int", 1),
+            _c("n_bins", "int", 2),
+            _c("min_expected", "float", 0),
+            _c("statistic", "float", 0),
+            _c("dof", "int", 1),
+            _c("p_value", "float", *_PROB),
+            _c("passes", "bool"),
+        ),
+        ("draft", "target", "temperature", "gamma"),
     ),
 )
 

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["pick_device", "resolve_threads", "configure_threads", "sync", "hardware_info", "forward_latency"]
+__all__ = ["pick_device", "resolve_threads", "configure_threads", "sync", "hardware_info", "forward_latency", "CpuLoad"]
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -151,3 +151,36 @@ def forward_latency(
             out[r, t - 1] = time.perf_counter() - t0
             cache.crop(-t)  # negative: drop the t new positions (transformers 4.x and 5.x)
     return out[warmup:]
+
+
+def _proc_stat() -> tuple[int, int]:
+    with open("/proc/stat", encoding="ascii") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], sum(v)  # busy (user nice system irq softirq steal), total
+
+
+class CpuLoad:
+    """The CPU load of *other* processes during a block, in cores (``/proc/stat`` minus this process).
+
+    ``with CpuLoad() as load: ...`` then ``load.other_cores``. On shared cores a decode step runs
+    5-20 times slower while other work runs (docs/field_notes.md "Timing hygiene"), so every timed
+    call records it and calls above a limit are flagged. NaN where ``/proc/stat`` is absent.
+    """
+
+    def __enter__(self):
+        self._t0, self._own0 = time.perf_counter(), sum(os.times()[:2])
+        try:
+            self._stat0 = _proc_stat()
+        except OSError:
+            self._stat0 = None
+        return self
+
+    def __exit__(self, *exc):
+        wall = max(time.perf_counter() - self._t0, 1e-9)
+        own = (sum(os.times()[:2]) - self._own0) / wall
+        self.other_cores = float("nan")
+        if self._stat0 is not None:
+            busy, _ = _proc_stat()
+            total = (busy - self._stat0[0]) / os.sysconf("SC_CLK_TCK") / wall
+            self.other_cores = max(0.0, total - own)
+        return False

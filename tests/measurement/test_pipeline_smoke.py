@@ -51,12 +51,14 @@ def test_cli_run_is_quiet_and_prints_the_results_folder(smoke_run):
 def test_every_table_matches_the_schema_with_sidecar(smoke_run):
     out, _, _ = smoke_run
     written = sorted(p.name for p in out.glob("*.csv"))
-    assert written == sorted(t.file for t in schema.TABLES.values())
+    assert written == sorted(t.file for t in schema.TABLES.values() if t.name not in schema.REAL_ONLY)
     for name, t in schema.TABLES.items():
+        if name in schema.REAL_ONLY:
+            continue
         pairs = PAIRS if t.key == ("draft", "target") and t.stage == "alpha" else None
         df = schema.read_table(out, name, expected_pairs=pairs)
         # New runs write only their own columns: the joined (legacy) ones are the analysis's.
-        assert all(c.required for c in t.columns if c.name in df.columns), name
+        assert all(c.required or c.name in schema.RECENT_COLUMNS for c in t.columns if c.name in df.columns), name
         side = json.loads((out / (t.file + ".json")).read_text())
         assert side["profile"] == "smoke" and side["torch_threads"] >= 1 and "versions" in side
         assert side["stage"] == t.stage and side["units"] and "git_dirty" in side

@@ -10,7 +10,8 @@ train      models, loss_curves, loss_budget_points                  corpus, toke
 alpha      alpha, tar, acceptance_by_position                       train
 calibrate  cost_calibration                                         train
 throughput throughput, throughput_summary, acceptance_by_position_   train
-           greedy
+           greedy; throughput_sampled(_summary) on a real target
+exact      exactness, chi_square (real target only; fp32)               train
 hf         hf_baseline, hf_summary                                  train (throughput for "best")
 ========== ======================================================== =================================
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sdsl_lib.measurement.stages import alpha, calibrate, hf, throughput, train
+from sdsl_lib.measurement.stages import alpha, calibrate, exact, hf, throughput, train
 
 __all__ = ["Stage", "STAGES"]
 
@@ -53,6 +54,7 @@ STAGES: dict[str, Stage] = {
         _stage(alpha, "acceptance three ways: alpha, TAR(gamma), acceptance by position"),
         _stage(calibrate, "forward latency for T = 1..T_max new tokens: the measured c"),
         _stage(throughput, "greedy tokens/s, autoregressive vs speculative at every gamma"),
+        _stage(exact, "real target only: greedy exactness (fp32) and the chi-square test of sampling"),
         _stage(hf, "Hugging Face assisted generation beside our loop"),
     )
 }

@@ -138,13 +138,25 @@ def _tar_runs(ctx, target, draft, prompts, unit: str) -> tuple[list, list]:
     return tar_rows, pos_rows
 
 
+def masked_means(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-window mean of ``values`` over the positions ``mask`` scores (windows scoring none dropped)."""
+    n = mask.sum(axis=1)
+    keep = n > 0
+    return (np.where(mask, values, 0.0).sum(axis=1)[keep] / n[keep]).astype(float)
+
+
 def _measure_pair(ctx, dname: str, tname: str, windows, prompts) -> dict:
     from sdsl_lib.laws.acceptance import alpha_from_tar
 
+    windows, mask = windows
+    if not mask.any():
+        raise ValueError(
+            f"alpha_window_len ({windows.shape[1]}) must exceed the prompts' length: no position is scored"
+        )
     target, draft = ctx.model(tname), ctx.model(dname)
     beta, match = teacher_forced_acceptance(target, draft, windows, ctx.device)
-    a_mean, a_lo, a_hi = mean_ci(beta.mean(axis=1))
-    g_mean, g_lo, g_hi = mean_ci(match.mean(axis=1))
+    a_mean, a_lo, a_hi = mean_ci(masked_means(beta, mask))
+    g_mean, g_lo, g_hi = mean_ci(masked_means(match, mask))
     tar_rows, pos_rows = _tar_runs(ctx, target, draft, prompts, pair_unit(dname, tname))
     g_arr = np.array([r["gamma"] for r in tar_rows], dtype=float)
     b_arr = np.array([r["tar_no_bonus"] for r in tar_rows], dtype=float)
@@ -154,7 +166,7 @@ def _measure_pair(ctx, dname: str, tname: str, windows, prompts) -> dict:
     return {
         "draft": dname,
         "target": tname,
-        "n_positions": int(beta.size),
+        "n_positions": int(mask.sum()),
         "n_windows": int(beta.shape[0]),
         "alpha_tf": a_mean,
         "alpha_tf_ci95_lower": a_lo,
@@ -176,7 +188,7 @@ def run(ctx) -> None:
     from tqdm.auto import tqdm
 
     m = ctx.profile.measure
-    windows = ladder.eval_windows(ctx.ids["test"], m.alpha_window_len - 1, m.alpha_windows)
+    windows = ctx.tf_windows(m.alpha_windows, m.alpha_window_len - 1)
     prompts = ctx.prompts(m.tar_prompts, m.prompt_len)
     for dname, tname in tqdm(pairs(ctx.profile), desc="alpha pairs", disable=not ctx.progress):
         fp = fingerprint(ctx, dname, tname)
@@ -196,6 +208,13 @@ def merge(ctx) -> None:
         alpha_rows.append({"draft": d, "target": t, **{k: rec[k] for k in _ESTIMATES}})
         tar_rows += [{"draft": d, "target": t, "temperature": 1.0, **r} for r in rec["tar"]]
         pos_rows += [{"draft": d, "target": t, "temperature": 1.0, **r} for r in rec["positions"]]
+    if ctx.real is not None:
+        # The repetition statistics of the scored text, beside every acceptance number (a looping
+        # text makes acceptance meaningless; workload.is_looping states the rule).
+        st = ctx.real.text_stats(ctx.profile.measure.alpha_windows)
+        for row in alpha_rows:
+            row.update(text_distinct_frac=st["distinct_frac_mean"], text_repeat4_rate=st["repeat4_rate_mean"],
+                       text_looping=st["looping"])  # fmt: skip
     pos = pd.DataFrame(pos_rows)
     pos["acceptance_rate"] = pos["accepts"] / pos["attempts"].where(pos["attempts"] > 0)
     ctx.write_table(

@@ -1,5 +1,7 @@
 """Stage ``calibrate``: forward latency of every model for T = 1..T_max new tokens; table ``cost_calibration``.
 
+On a real target the target is timed in the profile's timing dtype (bf16); the drafts in fp32.
+
 One unit for all models: they are timed in alternation within each round (A B C .. A B C ..) so
 that drifting machine load hits all alike, which a unit per model would not allow. The measured
 cost ratio :math:`c` = one-token latency of the draft over the target's is a join
@@ -41,7 +43,7 @@ def run(ctx) -> None:
         for _ in tqdm(range(m.calib_repeats), desc="calibrate", disable=not ctx.progress):
             for s in p.models:
                 one = timing.forward_latency(
-                    ctx.model(s.name), prefix, m.calib_max_tokens, repeats=1, warmup=1, device=ctx.device
+                    ctx.model(s.name, timing=True), prefix, m.calib_max_tokens, repeats=1, warmup=1, device=ctx.device
                 )
                 lat[s.name].append(one[0].tolist())
         ctx.units.save("calibrate", UNIT, fp, {"latency_s": lat, "prefix_len": m.calib_prefix_len})

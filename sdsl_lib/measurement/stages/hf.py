@@ -34,9 +34,11 @@ _RENAME = {
 
 def hf_pairs(ctx) -> list[tuple[str, str]]:
     out = []
+    # HF's assistant must be a transformers model: the prompt-lookup draft is not one.
+    lookup = tuple(m.name for m in ctx.profile.drafts if m.family == "prompt_lookup")
     for spec in ctx.profile.measure.hf_pairs:
         if spec == "best":
-            out += [p for p in throughput.best_pairs(ctx) if p not in out]
+            out += [p for p in throughput.best_pairs(ctx, exclude=lookup) if p not in out]
         else:
             d, t = spec.split("/")
             if (d, t) not in out:
@@ -74,7 +76,7 @@ def run(ctx) -> None:
     for d, t, g in tqdm(todo, desc="hf baseline", disable=not ctx.progress):
         fp = fingerprint(ctx, d, t)
         if ctx.units.load("hf", _unit(d, t, g), fp) is None:
-            df = compare_with_hf(ctx.model(t), ctx.model(d), prompts, g, m.tput_new_tokens, m.hf_repeats)
+            df = compare_with_hf(ctx.model(t, timing=True), ctx.model(d), prompts, g, m.tput_new_tokens, m.hf_repeats)
             rows = json.loads(df.to_json(orient="records"))
             ctx.units.save("hf", _unit(d, t, g), fp, {"draft": d, "target": t, "gamma": g, "rows": rows})
     merge(ctx)

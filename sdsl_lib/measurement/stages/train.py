@@ -35,13 +35,42 @@ def _train_ladder(ctx, spec) -> dict:
     )
 
 
+def _real(name: str):
+    def obtain(ctx, spec) -> dict:
+        from sdsl_lib.measurement.stages import train_real
+
+        return train_real.FAMILIES[name](ctx, spec)
+
+    return obtain
+
+
 #: Model family -> function(ctx, spec) returning the unit record of a model it has written.
-FAMILIES = {"ladder": _train_ladder}
+#: The real-target families live in :mod:`sdsl_lib.measurement.stages.train_real`.
+FAMILIES = {"ladder": _train_ladder, **{f: _real(f) for f in ("pretrained", "distill", "prompt_lookup")}}
+#: The code a model of a real-target family depends on (besides :data:`CODE`).
+CODE_REAL = (
+    "sdsl_lib.measurement.stages.train_real",
+    "sdsl_lib.measurement.distill",
+    "sdsl_lib.measurement.real_inputs",
+    "sdsl_lib.measurement.workload",
+    "sdsl_lib.measurement.prompt_lookup",
+)
 
 
 def fingerprint(ctx, spec) -> str:
-    """The settings of ``spec`` and of the shared recipe, and the train code."""
-    return ctx.profile.fingerprint(spec.__dict__, ctx.code_fingerprint(CODE))
+    """The settings of ``spec`` and of the shared recipe, and the train code.
+
+    A ladder model's fingerprint is unchanged by the real-target fields (``source`` empty, no
+    ``real`` recipe); a real-target model's adds the recipe, the target's identity and their code.
+    """
+    fields = {k: v for k, v in spec.__dict__.items() if not (k == "source" and v == "")}
+    if spec.family == "ladder":
+        return ctx.profile.fingerprint(fields, ctx.code_fingerprint(CODE))
+    import dataclasses
+
+    return ctx.profile.fingerprint(
+        fields, dataclasses.asdict(ctx.profile.real), ctx.real.identity, ctx.code_fingerprint(CODE + CODE_REAL)
+    )
 
 
 def train_one(ctx, spec) -> dict:
@@ -60,17 +89,18 @@ def run(ctx) -> None:
 
 
 def _model_row(ctx, spec, r: dict) -> dict:
+    shape = r.get("shape", {})  # a real-target family reads its shape from the checkpoint
     return {
         "model": spec.name,
         "role": spec.role,
         "n_params": r["n_params_total"],
         "n_params_non_embedding": r["n_params_non_embedding"],
         "n_params_embedding": r["n_params_embedding"],
-        "d_model": spec.d_model,
-        "n_layers": spec.n_layers,
-        "n_heads": spec.n_heads,
-        "d_ff": spec.d_ff,
-        "vocab_size": ctx.profile.vocab_size,
+        "d_model": shape.get("d_model", spec.d_model),
+        "n_layers": shape.get("n_layers", spec.n_layers),
+        "n_heads": shape.get("n_heads", spec.n_heads),
+        "d_ff": shape.get("d_ff", spec.d_ff),
+        "vocab_size": shape.get("vocab_size", ctx.profile.vocab_size),
         "n_tokens": r["n_tokens"],
         "n_steps": r["n_steps"],
         "lr_max": spec.lr,
@@ -125,7 +155,8 @@ def merge(ctx) -> None:
     models = [_model_row(ctx, specs[n], r) for n, r in recs.items()]
     curves = [row for n, r in recs.items() for row in _curve_rows(n, r)]
     points = [row for n, r in recs.items() for row in _point_rows(n, r)]
-    ctx.write_table("models", pd.DataFrame(models), units=expected)
+    extra = {"head": {n: {k: r[k] for k in ("head_vocab", "head_coverage") if k in r} for n, r in recs.items()}}
+    ctx.write_table("models", pd.DataFrame(models), units=expected, **extra)
     ctx.write_table("loss_curves", pd.DataFrame(curves), units=expected)
     points = pd.DataFrame(points).sort_values(["n_params", "n_tokens"], kind="stable")
     ctx.write_table("loss_budget_points", points, units=expected)
