@@ -369,21 +369,8 @@ _SMOLLM2_SMOKE = Profile(
         ModelSpec("standin", "target", 64, 2, 4, 192, 1, family="pretrained", source="standin"),
     ),
     train=_SMOKE_TRAIN,
-    measure=MeasureSpec(
-        gammas=(1, 2, 3),
-        alpha_windows=4,
-        alpha_window_len=96,
-        tar_prompts=2,
-        tar_new_tokens=12,
-        tput_prompts=2,
-        tput_new_tokens=12,
-        prompt_len=16,
-        calib_prefix_len=16,
-        calib_max_tokens=4,
-        calib_repeats=3,
-        hf_gammas=(2,),
-        hf_prompts=1,
-    ),  # fmt: skip
+    # The smoke ladder's measurement, with windows long enough for the chat prompt and its continuation.
+    measure=dataclasses.replace(_SMOKE.measure, alpha_window_len=96),
     vocab_size=512,
     real=RealSpec(
         workload="smollm2-smoke",
