@@ -4,7 +4,9 @@ r"""Acceptance on the measured ladder: alpha three ways, the Eq. 5 plane, Table 
   (teacher-forced sum-min, TAR inverse of App. B, greedy match) side by side;
 - :func:`fit_ladder_plane` (Eq. 5, our Table 3) and :func:`plane_draws_by_pair` (its bootstrap,
   resampling pairs), :func:`per_target_forms` (Table 4), :func:`per_target_r2_gain`;
-- :func:`position_acceptance`, :func:`iid_check`, :func:`tar_vs_eq12`: how i.i.d. Eq. 12 really is.
+- :func:`position_acceptance`, :func:`iid_check`, :func:`tar_vs_eq12`: how i.i.d. Eq. 12 really is;
+- :func:`alpha_log_ppl_line`, :func:`alpha_log_ppl_slope`: one target's plane, the log form of
+  Table 4, with drafts resampled.
 
 The laws themselves (Eq. 5, Eq. 12, the Table 4 forms) come from :mod:`sdsl_lib.laws.acceptance`.
 """
@@ -40,6 +42,8 @@ __all__ = [
     "position_acceptance",
     "iid_check",
     "tar_vs_eq12",
+    "alpha_log_ppl_line",
+    "alpha_log_ppl_slope",
 ]
 
 
@@ -435,3 +439,62 @@ def per_target_r2_gain(alpha: pd.DataFrame, alpha_column: str = "alpha_tf", ppl_
         resid = y - np.polyval(np.polyfit(x, y, 1), x)
         r2.append(1.0 - resid @ resid / np.sum((y - y.mean()) ** 2))
     return float(np.median(r2) - fit_ladder_plane(alpha, alpha_column, ppl_split).r2)
+
+
+def alpha_log_ppl_line(draft_ppl, alpha) -> tuple[float, float]:
+    r"""Table 4's log form by least squares, :math:`\alpha = p_1 \ln x + p_2` over drafts of one target.
+
+    The closed form of :func:`sdsl_lib.laws.acceptance.fit_alpha_vs_draft_ppl` (``"log"``), without its
+    margins, so that it can be refitted inside a bootstrap and on two drafts (exact line). Returns
+    ``(p1, p2)``; ``ValueError`` with fewer than 2 distinct perplexities.
+
+    Examples
+    --------
+    >>> p1, p2 = alpha_log_ppl_line([10.0, 20.0, 40.0], 0.9 - 0.1 * np.log([10.0, 20.0, 40.0]))
+    >>> round(p1, 6), round(p2, 6)
+    (-0.1, 0.9)
+    """
+    x, a = np.asarray(draft_ppl, dtype=float).ravel(), np.asarray(alpha, dtype=float).ravel()
+    if x.size != a.size:
+        raise ValueError(f"draft_ppl and alpha must have one length, got {x.size} and {a.size}")
+    if (x <= 0).any() or not (np.isfinite(x).all() and np.isfinite(a).all()):
+        raise ValueError("draft_ppl must be finite and > 0, alpha finite")
+    if np.unique(x).size < 2:
+        raise ValueError(f"draft_ppl must hold at least 2 distinct values, got {np.unique(x).size}")
+    p1, p2 = np.polyfit(np.log(x), a, 1)
+    return float(p1), float(p2)
+
+
+def alpha_log_ppl_slope(
+    drafts: pd.DataFrame,
+    alpha_column: str = "alpha_tf",
+    ppl_column: str = "val_ppl",
+    n_boot: int = 1000,
+    seed: int = 0,
+    min_models: int = 3,
+) -> Interval:
+    r"""Slope :math:`p_1` of :func:`alpha_log_ppl_line` with a percentile interval resampling drafts.
+
+    ``drafts`` holds one row per draft against one target (column ``model``): with one target the
+    Eq. 5 plane reduces to this line (SDSL §4.2, Table 4), and SDSL predicts :math:`p_1 < 0`
+    (acceptance falls as draft perplexity rises). With fewer than ``min_models`` drafts the interval
+    is NaN (two drafts fit any line), so a verdict on it is inconclusive.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"model": list("abcde"), "val_ppl": [10.0, 14, 20, 28, 40], "a": [0.62, 0.6, 0.51, 0.47, 0.41]})
+    >>> iv = alpha_log_ppl_slope(d, "a", n_boot=200)
+    >>> round(iv.estimate, 3), iv.upper < 0, iv.unit
+    (-0.159, True, 'model')
+    >>> math.isnan(alpha_log_ppl_slope(d.iloc[:2], "a", n_boot=50).upper)
+    True
+    """
+    need_columns(drafts, "drafts", ["model", alpha_column, ppl_column])
+    p1, _ = alpha_log_ppl_line(drafts[ppl_column], drafts[alpha_column])
+    n_models = drafts["model"].nunique()
+    if n_models < min_models:
+        return Interval(p1, math.nan, math.nan, "model", n_models, 0)
+    draws = bootstrap_draws(
+        drafts, lambda f: alpha_log_ppl_line(f[ppl_column], f[alpha_column])[0], "model", n_boot, seed
+    )
+    return percentile_interval(draws, p1, "model", n_models)

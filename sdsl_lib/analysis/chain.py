@@ -8,7 +8,10 @@ The Eq. 2 law (notebook 10) and the Eq. 5 plane (notebook 11) are fitted once an
 - :func:`nstar_draws`: N* under the law's model-bootstrap draws paired with the plane's
   pair-bootstrap draws;
 - :func:`latency_optimal_draft`: the draft maximising predicted wall-clock speed-up under the
-  affine step time and the measured verification cost (:mod:`sdsl_lib.laws.wallclock`).
+  affine step time and the measured verification cost (:mod:`sdsl_lib.laws.wallclock`);
+  :func:`wallclock_optimum` is its step that takes the acceptance along N as given;
+- :func:`draft_chain`, :func:`draft_chain_draws`: the same optimum for one target and a draft ladder
+  trained for it (a real target: size law and Table 4 log line fitted on the drafts, drafts resampled).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sdsl_lib.analysis.acceptance import alpha_log_ppl_line
+from sdsl_lib.analysis.pretraining import SizeLaw, fit_size_law
+from sdsl_lib.analysis.stats import bootstrap_draws
 from sdsl_lib.analysis.tables import MeasuredData, need_columns
 from sdsl_lib.laws.constants import AlphaPlane, ChinchillaLaw
 from sdsl_lib.laws.optimal import OptimalDraft, optimal_draft_size, predicted_alpha
@@ -30,6 +36,10 @@ __all__ = [
     "ChainPrediction",
     "predict_chain",
     "latency_optimal_draft",
+    "wallclock_optimum",
+    "draft_chain_alpha",
+    "draft_chain",
+    "draft_chain_draws",
 ]
 
 
@@ -202,15 +212,51 @@ def latency_optimal_draft(
     n = n[n < m_target]
     if n.size == 0:
         raise ValueError(f"n_grid must hold draft sizes below m_target={m_target:g}")
+    a = _alpha_where_defined(n, m_target, d_draft, d_target, plane, law)
+    return wallclock_optimum(n, a, t0_s, k_s_per_param, t_target_s, v_curve, gammas)
+
+
+def wallclock_optimum(
+    n_grid, alpha, t0_s: float, k_s_per_param: float, t_target_s: float, v_curve: pd.DataFrame, gammas
+) -> tuple[dict, pd.DataFrame]:
+    r"""The draft size maximising predicted wall-clock speed-up, given the acceptance rate along ``n_grid``.
+
+    .. math:: S_\text{wall}(N, \gamma) = \frac{1 - \alpha(N)^{\gamma+1}}{(1 - \alpha(N))\,(\gamma\, c(N) + v(\gamma+1))},
+              \qquad c(N) = \frac{t_0 + kN}{t_M(1)}
+
+    The step of :func:`latency_optimal_draft` that does not depend on where :math:`\alpha(N)` comes
+    from (the Eq. 5 plane and Eq. 2 law there, :func:`draft_chain` for one target). Sizes where
+    ``alpha`` is NaN (outside [0, 1]: the acceptance law has left the range of probabilities) drop
+    out; the lookahead is the best integer among ``gammas`` with a measured :math:`v(\gamma + 1)`.
+
+    Returns
+    -------
+    best : dict
+        ``n_star``, ``speedup``, ``gamma``, ``alpha``, ``c`` at the maximum, ``at_grid_edge``.
+    curve : DataFrame
+        ``n_draft, alpha, c, gamma, speedup`` along the sizes where ``alpha`` is defined.
+
+    Examples
+    --------
+    >>> v = pd.DataFrame({"n_new_tokens": [1, 2, 3], "v": [1.0, 1.1, 1.2]})
+    >>> n = np.array([1e5, 1e6, 1e7])
+    >>> best, _ = wallclock_optimum(n, [0.3, 0.6, 0.7], 1e-4, 1e-10, 1e-3, v, [1, 2])
+    >>> best["n_star"], best["gamma"], round(best["speedup"], 3)
+    (1000000.0, 1.0, 1.231)
+    """
+    n = np.asarray(n_grid, dtype=float)
+    a = np.asarray(alpha, dtype=float)
+    if n.shape != a.shape or n.ndim != 1:
+        raise ValueError(f"n_grid and alpha must be 1-d of one length, got shapes {n.shape} and {a.shape}")
     v_map = dict(zip(v_curve["n_new_tokens"].astype(int), v_curve["v"].astype(float)))
     g = np.array([x for x in gammas if int(x) + 1 in v_map], dtype=float)
     if g.size == 0:
         raise ValueError("gammas must include a lookahead whose gamma + 1 has a measured verification cost")
     v = np.array([v_map[int(x) + 1] for x in g])
-    a = _alpha_where_defined(n, m_target, d_draft, d_target, plane, law)
-    n, a = n[np.isfinite(a)], a[np.isfinite(a)]
+    ok = np.isfinite(a) & (a >= 0.0) & (a <= 1.0)
+    n, a = n[ok], a[ok]
     if n.size == 0:
-        raise ValueError("plane and law predict no acceptance rate in [0, 1] anywhere on n_grid")
+        raise ValueError("alpha must lie in [0, 1] somewhere on n_grid")
     c = np.asarray(step_cost_ratio(n, t0_s, k_s_per_param, t_target_s))
     best_g, best_s = best_integer_lookahead(a, c, g, v)
     i = int(np.argmax(best_s))
@@ -224,3 +270,92 @@ def latency_optimal_draft(
         "at_grid_edge": bool(i == 0 or i == n.size - 1),
     }
     return best, curve
+
+
+def draft_chain_alpha(n_draft, size_law: SizeLaw, p1: float, p2: float) -> np.ndarray:
+    r"""Acceptance along draft sizes for one target: the log form of Table 4 fed by the ladder's size law.
+
+    .. math:: \alpha(N) = p_1 \ln \mathrm{PPL}(N) + p_2 = p_1\, a N^{-b} + p_2,
+              \qquad \ln \mathrm{PPL}(N) = L(N) = a N^{-b}
+
+    (:func:`sdsl_lib.analysis.acceptance.alpha_log_ppl_line`, :func:`sdsl_lib.analysis.pretraining.fit_size_law`;
+    the loss is in nats, so it is the log perplexity). NaN where the line leaves [0, 1].
+
+    Examples
+    --------
+    >>> law = SizeLaw(a=4.0, b=0.1, r2=1.0, n=3)
+    >>> np.round(draft_chain_alpha([1e5, 1e6], law, -0.2, 0.9), 4).tolist()
+    [0.647, 0.699]
+    """
+    a = p1 * np.asarray(size_law.loss(n_draft), dtype=float) + p2
+    return np.where((a >= 0.0) & (a <= 1.0), a, np.nan)
+
+
+def draft_chain(
+    drafts: pd.DataFrame,
+    alpha_column: str,
+    params_column: str,
+    n_grid,
+    t0_s: float,
+    k_s_per_param: float,
+    t_target_s: float,
+    v_curve: pd.DataFrame,
+    gammas,
+    ppl_column: str = "val_ppl",
+    loss_column: str = "val_loss_nats",
+) -> tuple[dict, pd.DataFrame]:
+    r"""SDSL's chain for one target and one draft ladder: laws fitted on the drafts, optimum over N.
+
+    The size law :math:`L(N)` and the acceptance line :math:`\alpha(\ln\mathrm{PPL})` are fitted on
+    ``drafts`` (one row per trained draft: ``model``, ``params_column``, ``loss_column``,
+    ``ppl_column``, ``alpha_column``), composed by :func:`draft_chain_alpha`, and the wall-clock
+    speed-up with measured costs is maximised over ``n_grid`` and the integer lookaheads
+    (:func:`wallclock_optimum`). Returns ``best`` (with the fitted ``p1, p2, a, b`` added) and the curve.
+    """
+    need_columns(drafts, "drafts", ["model", params_column, loss_column, ppl_column, alpha_column])
+    law = fit_size_law(drafts[params_column], drafts[loss_column])
+    p1, p2 = alpha_log_ppl_line(drafts[ppl_column], drafts[alpha_column])
+    n = np.asarray(n_grid, dtype=float)
+    best, curve = wallclock_optimum(
+        n, draft_chain_alpha(n, law, p1, p2), t0_s, k_s_per_param, t_target_s, v_curve, gammas
+    )
+    return {**best, "p1": p1, "p2": p2, "a": law.a, "b": law.b}, curve
+
+
+def draft_chain_draws(
+    drafts: pd.DataFrame,
+    alpha_column: str,
+    params_column: str,
+    n_grid,
+    t0_s: float,
+    k_s_per_param: float,
+    t_target_s: float,
+    v_curve: pd.DataFrame,
+    gammas,
+    n_boot: int = 1000,
+    seed: int = 0,
+    min_models: int = 3,
+    ppl_column: str = "val_ppl",
+    loss_column: str = "val_loss_nats",
+) -> np.ndarray:
+    """N* of :func:`draft_chain` on ``n_boot`` resamples of the drafts (unit: model; both laws refitted per draw).
+
+    The costs (``t0_s``, ``k_s_per_param``, ``v_curve``) stay at their measured values. A draw that
+    cannot be fitted (one distinct draft) or predicts no acceptance in [0, 1] on the grid gives NaN;
+    with fewer than ``min_models`` drafts every draw is NaN (two drafts fit both laws exactly).
+
+    Returns
+    -------
+    ndarray, shape (n_boot,)
+    """
+    if drafts["model"].nunique() < min_models:
+        return np.full(n_boot, np.nan)
+
+    def stat(sample: pd.DataFrame) -> float:
+        best, _ = draft_chain(
+            sample, alpha_column, params_column, n_grid, t0_s, k_s_per_param, t_target_s, v_curve, gammas,
+            ppl_column, loss_column,
+        )  # fmt: skip
+        return best["n_star"]
+
+    return bootstrap_draws(drafts, stat, "model", n_boot, seed)

@@ -6,12 +6,17 @@ model share its training run (and its hand-set learning rate), so they are not i
 intervals here resample **models** (:func:`law_draws_by_model`), not points. Each draw refits from
 the point estimate and from a generic start, so it may reach another optimum; that spread is part
 of what the data leave open.
+
+For a ladder trained at one budget per size (the drafts distilled for a real target), the size-only
+power law :func:`fit_size_law` / :func:`size_law_exponent` describes loss against N at the budgets
+used.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,6 +33,9 @@ __all__ = [
     "law_comparison",
     "law_multistart_spread",
     "size_slope_at_equal_data",
+    "SizeLaw",
+    "fit_size_law",
+    "size_law_exponent",
 ]
 
 LAW_PARAMETERS = ("E", "A", "B", "nu", "delta")
@@ -179,3 +187,79 @@ def size_slope_at_equal_data(
 
     draws = bootstrap_draws(at, slope, "model", n_boot, seed)
     return percentile_interval(draws, slope(at), "model", at["model"].nunique())
+
+
+@dataclass(frozen=True)
+class SizeLaw:
+    r"""Held-out loss against size alone, at the budgets the models were trained on: :math:`L(N) = a N^{-b}`.
+
+    Not Eq. 2: without the data term and the irreducible loss :math:`E` it describes one ladder (its
+    sizes and their budgets) and says nothing about other budgets or far outside its sizes.
+    """
+
+    a: float
+    b: float
+    r2: float
+    n: int
+
+    def loss(self, n_params):
+        """:math:`L(N) = a N^{-b}` (nats) at ``n_params``."""
+        return self.a * np.asarray(n_params, dtype=float) ** (-self.b)
+
+
+def fit_size_law(n_params, loss) -> SizeLaw:
+    r"""Fit :math:`L(N) = a N^{-b}` by least squares on :math:`\ln L = \ln a - b \ln N`.
+
+    Two distinct sizes determine the line exactly (``r2`` is then NaN); fewer raise ``ValueError``.
+
+    Examples
+    --------
+    >>> law = fit_size_law([1e5, 1e6, 1e7], [4.0 * 1e5 ** -0.1, 4.0 * 1e6 ** -0.1, 4.0 * 1e7 ** -0.1])
+    >>> round(law.a, 6), round(law.b, 6), law.n
+    (4.0, 0.1, 3)
+    """
+    n, l = np.asarray(n_params, dtype=float).ravel(), np.asarray(loss, dtype=float).ravel()
+    if n.size != l.size:
+        raise ValueError(f"n_params and loss must have one length, got {n.size} and {l.size}")
+    if (n <= 0).any() or (l <= 0).any() or not (np.isfinite(n).all() and np.isfinite(l).all()):
+        raise ValueError("n_params and loss must be finite and > 0")
+    if np.unique(n).size < 2:
+        raise ValueError(f"n_params must hold at least 2 distinct sizes, got {np.unique(n).size}")
+    x, y = np.log(n), np.log(l)
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    sst = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(resid @ resid) / sst if n.size > 2 and sst > 0 else math.nan
+    return SizeLaw(float(np.exp(intercept)), float(-slope), r2, int(n.size))
+
+
+def size_law_exponent(
+    models: pd.DataFrame,
+    params_column: str = "n_params_non_embedding",
+    loss_column: str = "val_loss_nats",
+    n_boot: int = 1000,
+    seed: int = 0,
+    min_models: int = 3,
+) -> Interval:
+    r"""The exponent :math:`b` of :func:`fit_size_law` with a percentile interval resampling models.
+
+    ``models`` holds one row per model (column ``model``). With fewer than ``min_models`` models the
+    interval is NaN (two points fit any line: no spread to resample), so a verdict on it is
+    inconclusive.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"model": list("abcd"), "n": [1e5, 2e5, 4e5, 8e5], "l": [5.0, 4.8, 4.7, 4.5]})
+    >>> iv = size_law_exponent(m, "n", "l", n_boot=50)
+    >>> round(iv.estimate, 4), iv.unit, iv.n_units
+    (0.0486, 'model', 4)
+    >>> math.isnan(size_law_exponent(m.iloc[:2], "n", "l", n_boot=50).lower)
+    True
+    """
+    need_columns(models, "models", ["model", params_column, loss_column])
+    fit = fit_size_law(models[params_column], models[loss_column])
+    n_models = models["model"].nunique()
+    if n_models < min_models:
+        return Interval(fit.b, math.nan, math.nan, "model", n_models, 0)
+    draws = bootstrap_draws(models, lambda f: fit_size_law(f[params_column], f[loss_column]).b, "model", n_boot, seed)
+    return percentile_interval(draws, fit.b, "model", n_models)

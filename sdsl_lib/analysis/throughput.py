@@ -7,7 +7,9 @@ r"""Throughput on the measured ladder: the measured optimum, Eq. 1 and Eq. 13 ag
 - Eq. 13 against the best timed lookahead: :func:`optimal_gamma_table`;
 - the FLOP metric from measured tokens per iteration: :func:`flop_gain_measured`;
 - why wall clock differs from FLOPs: :func:`one_token_latency`, :func:`step_cost_model`,
-  :func:`verification_cost_curve`.
+  :func:`verification_cost_curve`;
+- the per-prompt rows behind the summaries: :func:`drop_load_flagged`; our loop against Hugging Face
+  assisted generation: :func:`hf_speed_ratio`.
 
 The cost-model laws (Eq. 1 with measured c and v, Eq. 13 with measured c, the affine step time)
 live in :mod:`sdsl_lib.laws.wallclock`.
@@ -38,6 +40,8 @@ __all__ = [
     "one_token_latency",
     "step_cost_model",
     "verification_cost_curve",
+    "drop_load_flagged",
+    "hf_speed_ratio",
 ]
 
 
@@ -375,3 +379,60 @@ def verification_cost_curve(calibration: pd.DataFrame, model: str) -> pd.DataFra
             "v_p975": c["latency_p975_s"].to_numpy(float) / t1,
         }
     )
+
+
+def drop_load_flagged(throughput: pd.DataFrame) -> pd.DataFrame:
+    """The per-prompt rows the summaries use: a prompt with any load-flagged call is left out of its pair.
+
+    The rule of the throughput stage's summaries (``n_prompts_rejected_load``): every call of a prompt
+    is dropped when one of them ran while other processes used more than the profile's
+    ``load_limit_cores``, unless every prompt of the pair was flagged (then all are kept). A table
+    without ``load_flagged`` is returned as it is.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"draft": "d", "target": "t", "prompt_idx": [0, 0, 1, 1], "load_flagged": [False, True, False, False]})
+    >>> drop_load_flagged(t)["prompt_idx"].tolist()
+    [1, 1]
+    """
+    if "load_flagged" not in throughput.columns:
+        return throughput
+    need_columns(throughput, "throughput", ["draft", "target", "prompt_idx", "load_flagged"])
+    flag = throughput["load_flagged"].astype(bool)
+    bad = flag.groupby([throughput["draft"], throughput["target"], throughput["prompt_idx"]]).transform("any")
+    every = bad.groupby([throughput["draft"], throughput["target"]]).transform("all")
+    return throughput[~bad | every]
+
+
+def hf_speed_ratio(
+    hf_baseline: pd.DataFrame, draft: str, target: str, gamma: int, n_boot: int = 1000, seed: int = 0
+) -> Interval:
+    r"""Our tokens/s over Hugging Face assisted generation's on one (pair, gamma), prompts resampled.
+
+    Per prompt each engine's time is its median over repeats and the ratio is
+    :math:`t_\text{HF} / t_\text{ours}` (the same tokens are emitted, so it is tokens/s ours over HF's:
+    :func:`sdsl_lib.measurement.hf_baseline.summarise_comparison`); the estimate is the median over
+    prompts, the interval a percentile bootstrap over prompts. ``hf_summary``'s ``_p025`` / ``_p975``
+    are the spread of the per-prompt ratios, not an interval of the median. With one prompt the
+    interval is NaN.
+
+    Examples
+    --------
+    >>> rows = [{"draft": "d", "target": "t", "gamma": 2, "prompt_idx": p, "repeat": 0, "engine": e,
+    ...          "time_s": (1.0 if e == "ours" else 1.5 + 0.1 * p)} for p in range(4) for e in ("ours", "hf")]
+    >>> iv = hf_speed_ratio(pd.DataFrame(rows), "d", "t", 2, n_boot=100)
+    >>> round(iv.estimate, 3), iv.unit, iv.n_units
+    (1.65, 'prompt', 4)
+    """
+    need_columns(hf_baseline, "hf_baseline", ["draft", "target", "gamma", "prompt_idx", "engine", "time_s"])
+    g = hf_baseline[
+        (hf_baseline["draft"] == draft) & (hf_baseline["target"] == target) & (hf_baseline["gamma"] == gamma)
+    ]
+    if g.empty:
+        raise ValueError(f"hf_baseline holds no rows of draft {draft!r}, target {target!r}, gamma {gamma!r}")
+    t = g.groupby(["prompt_idx", "engine"])["time_s"].median().unstack("engine")
+    per_prompt = pd.DataFrame({"prompt_idx": t.index, "ratio": (t["hf"] / t["ours"]).to_numpy(float)}).dropna()
+    est = float(per_prompt["ratio"].median())
+    if len(per_prompt) < 2:
+        return Interval(est, math.nan, math.nan, "prompt", len(per_prompt), 0)
+    return cluster_bootstrap(per_prompt, lambda f: float(f["ratio"].median()), "prompt", n_boot, seed)

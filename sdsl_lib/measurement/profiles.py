@@ -321,12 +321,11 @@ def _lookup() -> ModelSpec:
 _SMOLLM2 = Profile(
     name="smollm2",
     models=(
-        ModelSpec("s0-64x1", "draft", 64, 1, 2, _ff(64), _steps(600), lr=4e-3, family="distill"),
-        ModelSpec("s1-128x2", "draft", 128, 2, 4, _ff(128), _steps(600), lr=3e-3, family="distill"),
-        ModelSpec("s2-192x2", "draft", 192, 2, 6, _ff(192), _steps(500), lr=3e-3, family="distill"),
-        ModelSpec("s3-256x3", "draft", 256, 3, 8, _ff(256), _steps(400), lr=2.5e-3, family="distill"),
-        ModelSpec("s4-384x4", "draft", 384, 4, 12, _ff(384), _steps(300), lr=2e-3, family="distill"),
-        ModelSpec("s5-512x4", "draft", 512, 4, 16, _ff(512), _steps(250), lr=1.5e-3, family="distill"),
+        ModelSpec("s0-64x1", "draft", 64, 1, 2, _ff(64), _steps(800), lr=4e-3, family="distill"),
+        ModelSpec("s1-128x2", "draft", 128, 2, 4, _ff(128), _steps(700), lr=3e-3, family="distill"),
+        ModelSpec("s2-192x2", "draft", 192, 2, 6, _ff(192), _steps(700), lr=3e-3, family="distill"),
+        ModelSpec("s3-256x3", "draft", 256, 3, 8, _ff(256), _steps(450), lr=2.5e-3, family="distill"),
+        ModelSpec("s4-320x3", "draft", 320, 3, 10, _ff(320), _steps(300), lr=2e-3, family="distill"),
         _lookup(),
         _target("smollm2"),
     ),
