@@ -27,9 +27,11 @@ import time
 from pathlib import Path
 
 __all__ = [
+    "default_python",
     "vllm_env",
     "run_config",
     "measure",
+    "speculative_config",
     "sampling_canary",
     "check_sampled_run",
     "SamplingBroken",
@@ -48,15 +50,33 @@ class SamplingBroken(RuntimeError):
     """The self-draft canary failed: sampled speculative decoding is wrong in this vLLM."""
 
 
-def vllm_env(kv_cache_gib: int = 2, base: dict | None = None) -> dict:
-    """Environment for vLLM's CPU backend (see tools/vllm/env.sh for why each variable is there)."""
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def default_python() -> str:
+    """The vLLM environment's interpreter: ``$SDSL_VLLM_PYTHON``, else the checkout's ``.venv-vllm/bin/python``.
+
+    Why a second interpreter: vLLM pins transformers < 5.20 and lives in its own venv, while the
+    measurement command runs in the main one; the main side only writes JSON jobs and reads results.
+    """
+    return os.environ.get("SDSL_VLLM_PYTHON") or str(_REPO / ".venv-vllm" / "bin" / "python")
+
+
+def vllm_env(kv_cache_gib: int = 2, base: dict | None = None, python: str | None = None) -> dict:
+    """Environment for vLLM's CPU backend (see tools/vllm/env.sh for why each variable is there).
+
+    ``python``: the interpreter that will run vLLM (its venv's ``libiomp5.so`` is preloaded; default
+    this one). The checkout goes first on ``PYTHONPATH`` so that the child imports this very code.
+    """
     env = dict(os.environ if base is None else base)
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
     env.setdefault("VLLM_CPU_OMP_THREADS_BIND", "auto")
     env.setdefault("VLLM_HOST_IP", "127.0.0.1")
-    iomp = Path(sys.prefix) / "lib" / "libiomp5.so"
+    prefix = Path(python).parent.parent if python else Path(sys.prefix)
+    iomp = prefix / "lib" / "libiomp5.so"
     if iomp.exists() and str(iomp) not in env.get("LD_PRELOAD", ""):
         env["LD_PRELOAD"] = ":".join(p for p in (str(iomp), env.get("LD_PRELOAD", "")) if p)
+    env["PYTHONPATH"] = ":".join(p for p in (str(_REPO), env.get("PYTHONPATH", "")) if p)
     return env
 
 
@@ -87,14 +107,18 @@ def _child(spec: dict) -> dict:
     timing, outputs = [], None
     for bs in spec.get("batch_sizes", [len(prompts)]):
         load0 = os.getloadavg()
+        snap = dump_metrics(llm.get_metrics())
         t0 = time.perf_counter()
         outs = []
         for j in range(0, len(prompts), bs):
             outs += llm.generate(prompts[j : j + bs], sp, use_tqdm=False)
         dt = time.perf_counter() - t0
         n = sum(len(o.outputs[0].token_ids) for o in outs)
+        # Per pass: the counters and outputs of this batch size alone (batching may move near-ties).
         timing.append({"batch_size": bs, "seconds": dt, "new_tokens": n, "tokens_per_s": n / dt,
-                       "loadavg_before": load0, "loadavg_after": os.getloadavg()})  # fmt: skip
+                       "loadavg_before": load0, "loadavg_after": os.getloadavg(), "metrics_before": snap,
+                       "metrics_after": dump_metrics(llm.get_metrics()),
+                       "outputs": [list(o.outputs[0].token_ids) for o in outs]})  # fmt: skip
         outputs = outputs or [list(o.outputs[0].token_ids) for o in outs]
     after = dump_metrics(llm.get_metrics())
     import vllm
@@ -124,8 +148,11 @@ def run_config(spec: dict, python: str | None = None, timeout_s: float = 900) ->
             "import json,sys; from sdsl_lib.engines.vllm_backend import _child; "
             f"json.dump(_child(json.load(open({str(src)!r}))), open({str(dst)!r}, 'w'))"
         )
+        python = python or sys.executable
+        if not Path(python).exists():
+            raise ValueError(f"python must be an interpreter with vLLM (run `make vllm-env`), got {python!r}")
         proc = subprocess.run(
-            [python or sys.executable, "-c", code], env=vllm_env(), capture_output=True, text=True, timeout=timeout_s
+            [python, "-c", code], env=vllm_env(python=python), capture_output=True, text=True, timeout=timeout_s
         )
         if proc.returncode != 0 or not dst.exists():
             lines = (proc.stderr or proc.stdout).strip().splitlines()
@@ -136,12 +163,25 @@ def run_config(spec: dict, python: str | None = None, timeout_s: float = 900) ->
 
 
 def _counters(result: dict, method: str | None):
+    """The spec-decode counters of one run (all its passes), or of one pass (a ``timing`` entry)."""
     from dataclasses import replace
 
     from sdsl_lib.engines.parsing import parse_metrics_dump
 
     c = parse_metrics_dump(result["metrics_after"]) - parse_metrics_dump(result["metrics_before"])
     return replace(c, method=method)
+
+
+def speculative_config(draft: str, k: int) -> dict:
+    """vLLM's ``speculative_config`` for a draft folder (or ``"ngram"``, vLLM's prompt lookup) at lookahead ``k``."""
+    if int(k) != k or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    sc = {"method": "ngram" if draft == "ngram" else "draft_model", "num_speculative_tokens": int(k)}
+    if draft == "ngram":
+        sc.update(prompt_lookup_min=2, prompt_lookup_max=4)
+    else:
+        sc["model"] = str(draft)
+    return sc
 
 
 def sampling_canary(
@@ -204,12 +244,8 @@ def measure(target, drafts, prompt_ids, ks, batch_sizes=(1, 8), max_tokens=64, t
     rows = [_row(plain, target, None, 0, None, plain["outputs"])]
     for draft in drafts:
         for k in ks:
-            method = "ngram" if draft == "ngram" else "draft_model"
-            sc = {"method": method, "num_speculative_tokens": int(k)}
-            if method == "ngram":
-                sc.update(prompt_lookup_min=2, prompt_lookup_max=4)
-            else:
-                sc["model"] = draft
+            sc = speculative_config(draft, k)
+            method = sc["method"]
             res = run_config(base | {"speculative_config": sc}, python=python)
             rep = acceptance_report(_counters(res, method), k=int(k))
             rows.append(_row(res, target, draft, int(k), rep, plain["outputs"]))

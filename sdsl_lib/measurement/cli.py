@@ -15,15 +15,20 @@ from pathlib import Path
 __all__ = ["build_parser", "main"]
 
 PROG = "python -m sdsl_lib.measurement"
-_STAGE_NAMES = ("train", "alpha", "calibrate", "throughput", "exact", "hf")  # == pipeline.STAGES (tested)
+_STAGE_NAMES = ("train", "alpha", "calibrate", "throughput", "exact", "hf", "vllm")  # == pipeline.STAGES (tested)
 
 EPILOG = """\
 profiles: smoke (seconds; tests), cpu (default; ~30 min of training on 2 cores, ~10 min of measuring),
-  gpu (one H200; ~2 x 10 min), smollm2 (the real target SmolLM2-135M-Instruct and 6 distilled drafts;
+  gpu (one H200; ~2 x 10 min), smollm2 (the real target SmolLM2-135M-Instruct and 5 distilled drafts;
   ~2.2 h on 2 cores), smollm2-smoke (a tiny stand-in target; seconds), or any profile of --profile-file.
   --target DIR --draft DIR [--draft DIR ...] measures your own checkpoints (with the smollm2 settings;
   the workload is generated once by the target, ~20 min for a 135M model on 2 cores).
 stages (run in this order): train, alpha, calibrate, throughput, exact, hf; or all.
+engine: --engine vllm runs stage vllm (and train): vLLM measures the same pairs on the same prompts
+  (acceptance -> alpha, per position, tokens/s at batch 1 and 8, greedy equality with our fp32
+  output) into vllm_*.csv with an engine column; needs `make vllm-env` (or --vllm-python), greedy only.
+  e.g. --profile smollm2 --engine vllm --stage vllm --out data/measured/smollm2
+  GPU (CUDA build of vLLM in that interpreter): --vllm-arg tensor_parallel_size=2 --vllm-arg dtype=bfloat16
 
 output: by default build/measured/<profile>/ in a checkout (git ignores build/), else
   $SDSL_CACHE/measured/<profile>/. Committing measured data is explicit:
@@ -33,6 +38,7 @@ environment:
   SDSL_CACHE       cache for the corpus, the tokenizer, checkpoints and finished units
                    (default ~/.cache/sdsl-companion; the work folder is <cache>/runs/<profile>)
   SDSL_THREADS     torch CPU threads (--threads overrides it)
+  SDSL_VLLM_PYTHON interpreter with vLLM for --engine vllm (default <checkout>/.venv-vllm/bin/python)
   OMP_NUM_THREADS  respected when neither --threads nor SDSL_THREADS is set (it is not overridden
                    by the profile's cpu_threads); the number used and its source go into every sidecar
 """
@@ -79,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--work-dir", metavar="DIR", help="checkpoints and finished units (default <cache>/runs/<profile>)")
     ap.add_argument("--device", help="cpu, cuda or cuda:<index> (default: cuda when present)")
     ap.add_argument("--threads", type=_positive_int, metavar="N", help="torch CPU threads (overrides SDSL_THREADS)")
+    ap.add_argument("--engine", choices=("ours", "vllm"), default="ours", help="measurement engine (default ours)")
+    ap.add_argument(
+        "--vllm-python", metavar="PY", help="interpreter with vLLM (default $SDSL_VLLM_PYTHON or .venv-vllm)"
+    )
+    ap.add_argument(
+        "--vllm-arg", action="append", metavar="KEY=VALUE", help="passed to vllm.LLM (JSON value or string; repeatable)"
+    )
+    ap.add_argument("--vllm-prompts", type=_positive_int, metavar="N", help="eval prompts (default: throughput's)")
+    ap.add_argument("--vllm-gamma", type=_positive_int, action="append", metavar="G", help="gamma (repeatable)")
+    ap.add_argument("--vllm-new-tokens", type=_positive_int, metavar="N", help="new tokens per prompt")
+    ap.add_argument("--vllm-batch", type=_positive_int, action="append", metavar="B", help="batch size (default 1, 8)")
     ap.add_argument(
         "--no-progress", action="store_true", help="no progress bars, stage lines or library warnings (errors only)"
     )
@@ -99,6 +116,40 @@ def _check_dir(value: str | None, what: str) -> None:
         raise BadInput(f"{what} must lie under a folder, but {str(parent)!r} is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise BadInput(f"{what} must be writable, {str(parent)!r} is not")
+
+
+def _engine_settings(args) -> dict:
+    """Stage vllm's settings from the --vllm-* options (checked here, before anything runs)."""
+    import json
+
+    given = [o for o in ("vllm_python", "vllm_arg", "vllm_prompts", "vllm_gamma", "vllm_new_tokens", "vllm_batch")
+             if getattr(args, o)]  # fmt: skip
+    if args.engine != "vllm":
+        if given:
+            raise BadInput(f"argument --{given[0].replace('_', '-')}: needs --engine vllm")
+        if args.stage and "vllm" in args.stage:
+            raise BadInput("argument --stage: vllm needs --engine vllm")
+        return {}
+    if args.stage and (wrong := [s for s in args.stage if s not in ("train", "vllm", "all")]):
+        raise BadInput(f"argument --stage: --engine vllm runs stages train and vllm, got {wrong[0]!r}")
+    from sdsl_lib.engines.vllm_backend import default_python
+
+    python = args.vllm_python or default_python()
+    if not Path(python).expanduser().is_file():
+        raise BadInput(
+            f"argument --vllm-python: must be an interpreter with vLLM (run `make vllm-env`), got {python!r}"
+        )
+    kwargs = {}
+    for item in args.vllm_arg or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise BadInput(f"argument --vllm-arg: must be KEY=VALUE with KEY an identifier, got {item!r}")
+        try:
+            kwargs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key] = value
+    return {"python": str(Path(python).expanduser()), "engine_kwargs": kwargs, "prompts": args.vllm_prompts,
+            "gammas": args.vllm_gamma, "new_tokens": args.vllm_new_tokens, "batch_sizes": args.vllm_batch}  # fmt: skip
 
 
 def _resolve(args) -> dict:
@@ -145,7 +196,10 @@ def _resolve(args) -> dict:
         timing.pick_device(args.device)
     except ValueError as exc:
         raise BadInput(f"argument --device: {exc}") from None
+    engine_settings = _engine_settings(args)
     return dict(
+        engine=args.engine,
+        engine_settings=engine_settings,
         profile_name=profile,
         out_dir=args.out,
         stages=tuple(args.stage or ("all",)),

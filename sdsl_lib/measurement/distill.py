@@ -48,9 +48,17 @@ __all__ = [
     "save_draft",
     "load_draft",
     "is_restricted",
+    "head_map",
+    "export_full_vocab",
+    "argmax_agreement",
+    "EXPORT_FILLS",
 ]
 
 _HEAD_FILE = "restricted_head.json"
+_KEEP_FILE = "vocab_keep.npy"  # the research drafts' format: the kept ids only (the full vocabulary is the target's)
+_EXPORT_FILE = "full_vocab_export.json"
+#: Head rows given to the ids outside a restricted head by :func:`export_full_vocab`.
+EXPORT_FILLS = ("zeros", "unk")
 
 
 class VocabMap:
@@ -306,13 +314,125 @@ def is_restricted(path) -> bool:
     return (Path(path) / _HEAD_FILE).is_file()
 
 
-def load_draft(path):
-    """A draft saved by :func:`save_draft`, speaking the full vocabulary."""
+def head_map(path, full_vocab: int | None = None) -> VocabMap | None:
+    """The restricted head's :class:`VocabMap` of a draft folder, or None for a full head.
+
+    Reads ``restricted_head.json`` (:func:`save_draft`) or, for the research drafts, ``vocab_keep.npy``
+    (kept ids only: ``full_vocab``, the target's vocabulary, must then be given).
+    """
+    path = Path(path)
+    if (path / _HEAD_FILE).is_file():
+        head = json.loads((path / _HEAD_FILE).read_text(encoding="utf-8"))
+        if full_vocab is not None and full_vocab != head["full_vocab"]:
+            raise ValueError(f"full_vocab must match {_HEAD_FILE}'s {head['full_vocab']}, got {full_vocab}")
+        return VocabMap(head["keep"], head["full_vocab"])
+    if (path / _KEEP_FILE).is_file():
+        if full_vocab is None:
+            raise ValueError(f"full_vocab must be given for a draft with {_KEEP_FILE} ({str(path)!r})")
+        return VocabMap(np.load(path / _KEEP_FILE), int(full_vocab))
+    return None
+
+
+def load_draft(path, full_vocab: int | None = None):
+    """A draft saved by :func:`save_draft` (or a research draft with ``vocab_keep.npy``), speaking the full vocabulary."""
     from transformers import LlamaForCausalLM
 
     path = Path(path)
     model = LlamaForCausalLM.from_pretrained(str(path))
-    if is_restricted(path):
-        head = json.loads((path / _HEAD_FILE).read_text(encoding="utf-8"))
-        model = _wrap(model, VocabMap(head["keep"], head["full_vocab"]))
+    vmap = head_map(path, full_vocab)
+    if vmap is not None:
+        model = _wrap(model, vmap)
     return model.eval()
+
+
+def export_full_vocab(path, out, full_vocab: int | None = None, fill: str = "zeros", tokenizer_dir=None) -> Path:
+    r"""A plain full-vocabulary ``LlamaForCausalLM`` (untied head) made from a restricted-head draft.
+
+    Why: vLLM (and any engine that loads a draft by its config) needs the target's vocabulary in the
+    draft's embedding and head; it cannot run :class:`RestrictedHeadLlama`'s id map. The input side
+    is exact: the embedding row of every id outside the head is the UNK row, as the map gives it.
+    The head cannot be: our draft gives a non-kept token the logit :math:`u - \log(V - K + 1)`
+    (:math:`u` the UNK logit), and a Llama head has no bias to subtract the constant. ``fill``
+    chooses those rows: ``"zeros"`` (logit 0; default) or ``"unk"`` (the UNK row: logit :math:`u`).
+    Kept ids keep their rows, so their logits are identical. The greedy proposal differs only
+    where the argmax moves between a kept id and the first non-kept id. Measured with
+    :func:`argmax_agreement` on SmolLM2's first 8 eval sequences (prompt + greedy continuation,
+    1,508 positions) with the research drafts L1_d64_l1 and L2_d128_l2: "zeros" agreed with the
+    restricted draft at every position (disagreement 0.0%), "unk" disagreed on 20.7% and 11.1%
+    (the UNK logit, no longer lowered by :math:`\log(V-K+1) \approx 10.6`, often beats every kept id).
+    The fill is recorded in the export's ``full_vocab_export.json``.
+
+    Parameters
+    ----------
+    path : path
+        Draft folder with ``restricted_head.json`` or ``vocab_keep.npy``.
+    out : path
+        Folder to write (a Hugging Face checkpoint; the tokenizer files of ``tokenizer_dir`` are
+        copied in, so that an engine loading the folder alone finds them).
+    full_vocab : int, optional
+        The target's vocabulary (required with ``vocab_keep.npy``).
+    fill : {"zeros", "unk"}
+        Head rows of the ids outside the restricted head (see above).
+    """
+    import shutil
+
+    from transformers import LlamaForCausalLM
+
+    if fill not in EXPORT_FILLS:
+        raise ValueError(f"fill must be one of {EXPORT_FILLS}, got {fill!r}")
+    path, out = Path(path), Path(out)
+    vmap = head_map(path, full_vocab)
+    if vmap is None:
+        raise ValueError(
+            f"path must be a restricted-head draft folder ({_HEAD_FILE} or {_KEEP_FILE}), got {str(path)!r}"
+        )
+    small = LlamaForCausalLM.from_pretrained(str(path)).float().eval()
+    emb = small.get_input_embeddings().weight.detach()
+    head = small.get_output_embeddings().weight.detach()
+    if emb.shape[0] != vmap.k:
+        raise ValueError(f"path's embedding has {emb.shape[0]} rows, its head map {vmap.k} classes")
+    cfg = small.config.to_dict()
+    cfg.update(vocab_size=vmap.full_vocab, tie_word_embeddings=False)
+    config = type(small.config).from_dict(cfg)
+    big_head = (
+        head[vmap.unk].repeat(vmap.full_vocab, 1) if fill == "unk" else head.new_zeros(vmap.full_vocab, head.shape[1])
+    )
+    big_head[torch.from_numpy(vmap.keep)] = head[: vmap.unk]
+    state = {k: v for k, v in small.state_dict().items() if k not in ("model.embed_tokens.weight", "lm_head.weight")}
+    state["model.embed_tokens.weight"] = emb[vmap.to_small].clone()
+    state["lm_head.weight"] = big_head.contiguous()
+    with torch.device("meta"):
+        big = LlamaForCausalLM(config)
+    big.load_state_dict(state, assign=True, strict=True)
+    out.mkdir(parents=True, exist_ok=True)
+    big.save_pretrained(str(out), safe_serialization=True)
+    if tokenizer_dir is not None:
+        for f in Path(tokenizer_dir).iterdir():
+            if f.name.startswith(("tokenizer", "special_tokens", "vocab.", "merges", "chat_template")):
+                shutil.copy2(f, out / f.name)
+    from sdsl_lib.io import atomic_write_json
+
+    atomic_write_json(out / _EXPORT_FILE, {"source": str(path.resolve()), "fill": fill, "full_vocab": vmap.full_vocab,
+                                           "head_classes": vmap.k})  # fmt: skip
+    return out
+
+
+@torch.inference_mode()
+def argmax_agreement(restricted, exported, sequences) -> dict:
+    """How often the exported draft's argmax equals the restricted draft's, over every position of ``sequences``.
+
+    ``restricted``: the :func:`load_draft` model; ``exported``: the :func:`export_full_vocab` one
+    (both full vocabulary). Returns ``positions``, ``agree`` and ``disagreement_rate``, and
+    ``max_kept_logit_diff`` (largest difference on the kept ids; 0 up to rounding by construction).
+    """
+    n = agree = 0
+    diff = 0.0
+    keep = torch.from_numpy(restricted.vocab_map.keep)
+    for ids in sequences:
+        ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)[None, :]
+        a = restricted(input_ids=ids).logits[0].float()
+        b = exported(input_ids=ids).logits[0].float()
+        n += a.shape[0]
+        agree += int((a.argmax(-1) == b.argmax(-1)).sum())
+        diff = max(diff, float((a[:, keep] - b[:, keep]).abs().max()))
+    return {"positions": n, "agree": agree, "disagreement_rate": 1 - agree / max(n, 1), "max_kept_logit_diff": diff}

@@ -32,10 +32,20 @@ from sdsl_lib.measurement import corpus
 from sdsl_lib.measurement.cli import main
 from sdsl_lib.measurement.profiles import Profile, get_profile
 
-__all__ = ["STAGES", "default_out_dir", "run_profile", "main"]  # and, loaded on use: Context, teacher_forced_acceptance
+__all__ = [
+    "STAGES",
+    "ENGINES",
+    "default_out_dir",
+    "run_profile",
+    "main",
+]  # and, loaded on use: Context, teacher_forced_acceptance
 
 #: Stage names in run order (the dispatch table is :data:`sdsl_lib.measurement.stages.STAGES`).
-STAGES = ("train", "alpha", "calibrate", "throughput", "exact", "hf")
+STAGES = ("train", "alpha", "calibrate", "throughput", "exact", "hf", "vllm")
+
+
+#: Measurement engines: our loop (every stage but vllm) or vLLM (stages train and vllm).
+ENGINES = ("ours", "vllm")
 
 
 def __getattr__(name):
@@ -59,12 +69,18 @@ def default_out_dir(profile_name: str, cache: Path | None = None) -> Path:
     return (cache if cache is not None else corpus.cache_dir()) / "measured" / profile_name
 
 
-def _resolve_stages(stages) -> tuple:
+def _resolve_stages(stages, engine: str = "ours") -> tuple:
+    """Stages in run order. ``--engine vllm`` runs train and vllm only ("all" = both); our engine never runs vllm."""
     stages = (stages,) if isinstance(stages, str) else tuple(stages)
     bad = [s for s in stages if s not in STAGES + ("all",)]
     if bad:
         raise ValueError(f"stages must be among {STAGES + ('all',)}, got {bad}")
-    return STAGES if "all" in stages else tuple(s for s in STAGES if s in stages)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    allowed = ("train", "vllm") if engine == "vllm" else tuple(s for s in STAGES if s != "vllm")
+    if "all" not in stages and (wrong := [s for s in stages if s not in allowed]):
+        raise ValueError(f"engine {engine!r} runs stages {allowed}, got {wrong}")
+    return allowed if "all" in stages else tuple(s for s in STAGES if s in stages)
 
 
 def _quiet() -> None:
@@ -94,6 +110,8 @@ def run_profile(
     device: str | None = None,
     progress: bool = True,
     threads: int | None = None,
+    engine: str = "ours",
+    engine_settings: dict | None = None,
 ) -> Path:
     """Run the measurement chain of a profile and write its tables to ``out_dir``.
 
@@ -116,6 +134,11 @@ def run_profile(
         Progress bars and one line per stage on stderr; False silences every bar and warning.
     threads : int, optional
         torch CPU threads (default ``$SDSL_THREADS``, ``$OMP_NUM_THREADS``, the profile's).
+    engine : {"ours", "vllm"}
+        ``"vllm"``: stage vllm measures the pairs with vLLM (:mod:`sdsl_lib.measurement.stages.vllm`).
+    engine_settings : dict, optional
+        Stage vllm's settings (``python``, ``engine_kwargs``, ``prompts``, ``gammas``,
+        ``new_tokens``, ``batch_sizes``); unset ones come from the profile.
 
     Returns
     -------
@@ -128,7 +151,7 @@ def run_profile(
 
     profile = profile_name if isinstance(profile_name, Profile) else get_profile(profile_name)
     validate_profile(profile)
-    stages = _resolve_stages(stages)
+    stages = _resolve_stages(stages, engine)
     if not progress:
         _quiet()
     cache = Path(cache) if cache is not None else corpus.cache_dir()
@@ -139,6 +162,7 @@ def run_profile(
     timing.configure_threads(n_threads, dev)
     ctx = Context(profile, out_dir, cache, work_dir, dev, progress)
     ctx.threads_source = source
+    ctx.engine, ctx.engine_settings = engine, dict(engine_settings or {})
     if progress:
         print(
             f"[sdsl measure] profile {profile.name}: results {out_dir}, work {work_dir}, "

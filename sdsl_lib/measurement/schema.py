@@ -41,6 +41,7 @@ __all__ = [
     "stage_tables",
     "RECENT_COLUMNS",
     "REAL_ONLY",
+    "ENGINE_ONLY",
 ]
 
 _INF = math.inf
@@ -213,6 +214,8 @@ RECENT_COLUMNS = frozenset(
 )  # fmt: skip
 #: Tables only a profile on a real target writes.
 REAL_ONLY = ("throughput_sampled", "throughput_sampled_summary", "exactness", "chi_square")
+#: Tables only ``--engine vllm`` writes (stage vllm).
+ENGINE_ONLY = ("vllm_acceptance", "vllm_acceptance_by_position", "vllm_throughput")
 
 _TPUT_COLUMNS = (
     *_PAIR,
@@ -384,6 +387,65 @@ _TABLE_LIST += (
             _c("passes", "bool"),
         ),
         ("draft", "target", "temperature", "gamma"),
+    ),
+)
+
+_ENGINE = _c("engine", "str")
+_ENGINE_CHECK = ("engine in {vllm, ours}", lambda df: df["engine"].isin(["vllm", "ours"]))
+_TABLE_LIST += (
+    # Stage vllm (--engine vllm): vLLM's counters beside our loop's on the same prompts (greedy).
+    Table(
+        "vllm_acceptance",
+        "vllm",
+        (
+            *_PAIR,
+            _ENGINE,
+            _c("gamma", "int", 1),
+            _c("n_prompts", "int", 1),
+            _c("new_tokens_per_prompt", "int", 1),
+            _c("num_drafts", "int", 0),
+            _c("num_draft_tokens", "int", 0),
+            _c("num_accepted_tokens", "int", 0),
+            _c("mean_acceptance_length", "float", 1, nullable=True),
+            _c("draft_acceptance_rate", "float", *_PROB, nullable=True),
+            _c("alpha", "float", *_PROB, nullable=True),
+            *(_c(f"alpha_{s}", "float", *_PROB, nullable=True) for s in _CI),
+            _c("alpha_tar", "float", *_PROB, nullable=True),
+            _c("iid_p_value", "float", *_PROB, nullable=True),
+            _c("greedy_equal_ar", "bool"),
+        ),
+        ("draft", "target", "engine", "gamma"),
+        (_ENGINE_CHECK, _le("num_accepted_tokens", "num_draft_tokens")),
+        ("engine", "gamma"),
+    ),
+    Table(
+        "vllm_acceptance_by_position",
+        "vllm",
+        (*_POSITION_COLUMNS[:2], _ENGINE, *_POSITION_COLUMNS[2:], _c("per_draft_rate", "float", *_PROB, nullable=True)),
+        ("draft", "target", "engine", "temperature", "gamma", "position"),
+        (_ENGINE_CHECK, *_POSITION_CHECKS),
+        ("engine", "temperature", "gamma", "position"),
+    ),
+    Table(
+        "vllm_throughput",
+        "vllm",
+        (
+            *_PAIR,
+            _ENGINE,
+            _c("method", "str"),
+            _c("gamma", "int", 0),
+            _c("batch_size", "int", 1),
+            _c("n_prompts", "int", 1),
+            _c("new_tokens", "int", 1),
+            _c("seconds", "float", 0),
+            _c("tokens_per_s", "float", 0),
+            _c("speedup_vs_autoregressive", "float", 0),
+            _c("loadavg1", "float", 0),
+            _c("greedy_equal_ar", "bool"),
+        ),
+        ("draft", "target", "engine", "method", "gamma", "batch_size"),
+        (_ENGINE_CHECK, _TPUT_CHECKS[0]),
+        ("engine", "method", "gamma", "batch_size"),
     ),
 )
 

@@ -53,6 +53,7 @@ __all__ = [
     "is_looping",
     "generate_continuations",
     "build_workload",
+    "extend_sampled",
     "save_workload",
     "load_workload",
     "committed_dir",
@@ -262,6 +263,45 @@ def build_workload(model, tok, seed: int = 0, n_eval: int = 32, n_eval_pool: int
     sampled = generate_continuations(model, tok, [ids[i] for i in chosen], max_new, temperature, seed + 1000, batch)
     seqs += [WorkloadSeq(i, np.asarray(ids[i]), np.asarray(o), temperature, "train") for i, o in zip(chosen, sampled)]
     return cands, seqs
+
+
+def extend_sampled(model, tok, wl: Workload, rounds: int, temperature: float = 0.7, seed: int = 2000,
+                   max_new: int = 160, batch: int = 64, part_dir=None, progress=None) -> list:  # fmt: skip
+    """``rounds`` more sampled continuations of **every** train prompt (seed ``seed + 1000 r + batch start``).
+
+    Why: a draft distilled on 400 greedy continuations (91k tokens) sees each prompt once; sampled
+    continuations of the same prompts are the target's own distribution and cost only generation
+    time (about 230 tokens/s batched on 2 cores). Each finished round is written to
+    ``part_dir/round_<r>.npz`` and reused, so an interrupted extension resumes. Returns the new
+    :class:`WorkloadSeq` list (to append to ``wl.seqs`` and save with :func:`save_workload`).
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be an int >= 1, got {rounds!r}")
+    train = {}
+    for s in wl.select("train"):
+        train.setdefault(s.prompt_id, s.prompt)
+    pids = sorted(train)
+    out = []
+    for r in range(rounds):
+        part = Path(part_dir) / f"round_{r}.npz" if part_dir is not None else None
+        if part is not None and part.is_file():
+            z = np.load(part)
+            conts = np.split(z["tokens"].astype(np.int64), z["offsets"][1:-1])
+        else:
+            conts = generate_continuations(model, tok, [list(train[i]) for i in pids], max_new, temperature,
+                                           seed + 1000 * r, batch)  # fmt: skip
+            if part is not None:
+                part.parent.mkdir(parents=True, exist_ok=True)
+                tmp = part.with_name(part.stem + ".part.npz")
+                np.savez(tmp, tokens=np.concatenate([np.asarray(c) for c in conts]).astype(np.int64),
+                         offsets=np.cumsum([0] + [len(c) for c in conts]))  # fmt: skip
+                tmp.replace(part)
+        out += [
+            WorkloadSeq(i, train[i], np.asarray(c, dtype=np.int64), temperature, "train") for i, c in zip(pids, conts)
+        ]
+        if progress is not None:
+            progress(r + 1, rounds)
+    return out
 
 
 def save_workload(out_dir, prompts: list, seqs: list, sidecar: dict) -> Path:

@@ -53,6 +53,29 @@ def test_committed_workload_matches_its_prompt_builder_and_is_not_looping():
     assert max(int(s.cont.max()) for s in w.seqs) < 49152
 
 
+def test_extend_sampled_covers_every_train_prompt_and_resumes_from_its_parts(tmp_path, monkeypatch):
+    from sdsl_lib.measurement.standin import ensure_standin
+
+    path = ensure_standin(tmp_path / "cache")
+    from sdsl_lib.measurement import real_target
+
+    model, tok = real_target.load_checkpoint(path, "fp32"), real_target.load_tokenizer(path)
+    prompts = [np.array(workload.chat_ids(tok, t)) for t in ("Explain the sun.", "Tell a story.", "Why rain?")]
+    seqs = [workload.WorkloadSeq(i, p, np.array([5, 6]), 0.0, "train") for i, p in enumerate(prompts)]
+    seqs.append(workload.WorkloadSeq(9, prompts[0], np.array([7]), 0.0, "eval"))
+    wl = workload.Workload([], seqs, {})
+    new = workload.extend_sampled(model, tok, wl, 2, 1.0, 5, max_new=6, batch=2, part_dir=tmp_path / "parts")
+    assert [(s.prompt_id, s.temperature, s.split) for s in new] == [(i, 1.0, "train") for i in (0, 1, 2)] * 2
+    assert all(1 <= len(s.cont) <= 6 for s in new)
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["round_0.npz", "round_1.npz"]
+    # A rerun reads the finished rounds instead of generating (generation would fail here).
+    monkeypatch.setattr(workload, "generate_continuations", lambda *a, **k: pytest.fail("regenerated a round"))
+    again = workload.extend_sampled(model, tok, wl, 2, 1.0, 5, max_new=6, batch=2, part_dir=tmp_path / "parts")
+    assert all(np.array_equal(a.cont, b.cont) for a, b in zip(new, again))
+    with pytest.raises(ValueError, match="rounds must be"):
+        workload.extend_sampled(model, tok, wl, 0)
+
+
 # -- the restricted head ---------------------------------------------------------------------------
 def test_restricted_head_is_a_distribution_over_the_full_vocabulary_and_keeps_sd_exact(tmp_path):
     full = 64

@@ -13,6 +13,8 @@ throughput throughput, throughput_summary, acceptance_by_position_   train
            greedy; throughput_sampled(_summary) on a real target
 exact      exactness, chi_square (real target only; fp32)               train
 hf         hf_baseline, hf_summary                                  train (throughput for "best")
+vllm       vllm_acceptance, vllm_acceptance_by_position,            train; ``--engine vllm`` (else
+           vllm_throughput                                          skipped), a real target
 ========== ======================================================== =================================
 
 A unit's fingerprint covers the code of its stage (:attr:`Stage.code`, hashed by
@@ -25,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sdsl_lib.measurement.stages import alpha, calibrate, exact, hf, throughput, train
+from sdsl_lib.measurement.stages import alpha, calibrate, exact, hf, throughput, train, vllm
 
 __all__ = ["Stage", "STAGES"]
 
@@ -56,5 +58,6 @@ STAGES: dict[str, Stage] = {
         _stage(throughput, "greedy tokens/s, autoregressive vs speculative at every gamma"),
         _stage(exact, "real target only: greedy exactness (fp32) and the chi-square test of sampling"),
         _stage(hf, "Hugging Face assisted generation beside our loop"),
+        _stage(vllm, "--engine vllm only: vLLM's acceptance, tokens/s and greedy equality beside our loop"),
     )
 }
