@@ -328,9 +328,11 @@ def save_workload(out_dir, prompts: list, seqs: list, sidecar: dict) -> Path:
         prompt_offsets=np.cumsum([0] + [len(p) for p in p_ids]).astype(np.int64),
     )
     atomic_write_json(out_dir / "prompts.json", {"prompts": [by_id[i] for i in sorted(by_id)]})
+    # Temperatures as stored (float32), so 0.7 and a reloaded 0.699999988 are one group.
+    temp = [float(np.float32(s.temperature)) for s in seqs]
     stats = {
-        f"{split}_T{t:g}": repetition_stats([s.cont for s in seqs if s.split == split and s.temperature == t])
-        for split, t in sorted({(s.split, s.temperature) for s in seqs})
+        f"{split}_T{t:.6g}": repetition_stats([s.cont for s, ts in zip(seqs, temp) if s.split == split and ts == t])
+        for split, t in sorted({(s.split, ts) for s, ts in zip(seqs, temp)})
     }
     atomic_write_json(out_dir / "target_tokens.json", dict(sidecar, repetition=stats))
     return out_dir
