@@ -9,5 +9,4 @@
 ``throughput``   Eq. 1 and Eq. 13 against timed runs, the measured optimum, step and verification cost
 ``chain``        N* from the handed-on law and plane (Table 5), the wall-clock optimum
 ``latency``      Table 6 / Figure 4: latency against distance to N*
-``ladder``       compatibility re-exports of the former one-file module
 """

@@ -20,7 +20,8 @@ _STAGE_NAMES = ("train", "alpha", "calibrate", "throughput", "exact", "hf", "vll
 EPILOG = """\
 profiles: smoke (seconds; tests), cpu (default; ~30 min of training on 2 cores, ~10 min of measuring),
   gpu (one H200; ~2 x 10 min), smollm2 (the real target SmolLM2-135M-Instruct and 5 distilled drafts;
-  ~2.2 h on 2 cores), smollm2-smoke (a tiny stand-in target; seconds), or any profile of --profile-file.
+  ~2.2 h on 2 cores), smollm2-gpu (the same drafts on one H200; docs/gpu.md), smollm2-smoke (a tiny
+  stand-in target; seconds), or any profile of --profile-file.
   --target DIR --draft DIR [--draft DIR ...] measures your own checkpoints (with the smollm2 settings;
   the workload is generated once by the target, ~20 min for a 135M model on 2 cores).
 stages (run in this order): train, alpha, calibrate, throughput, exact, hf; or all.

@@ -386,7 +386,37 @@ _SMOLLM2_SMOKE = Profile(
     ),  # fmt: skip
 )
 
-PROFILES = {p.name: p for p in (_SMOKE, _CPU, _GPU, _SMOLLM2, _SMOLLM2_SMOKE)}
+# smollm2-gpu: the smollm2 protocol on one H200 (docs/gpu.md: the target travels as two GGUF chunks,
+# tools/gpu/carry.py). The drafts, their training and the workload are smollm2's, so the two
+# results compare draft for draft; what changes is the device, its threads (as the gpu profile) and
+# how much is measured. Not yet run: the sizes are estimates, not timings. At batch 1 the 30-layer
+# target is launch-bound on a GPU (estimated 10-15 ms a step against 27-33 ms on 2 CPU cores), so
+# the timed stages gain about 2-3x, not the GPU's raw speed, and a 2-layer draft still costs about
+# 1-2 ms a step (c about 0.1, against 0.02-0.07 on the CPU). smollm2's measurement would take about
+# 20 minutes there, more than a 15-minute lease; throughput (6 pairs x 10 configs x greedy and
+# sampled) is most of it. So this profile keeps the gammas and the timing dtype, measures more where a
+# GPU makes it cheap (teacher-forced alpha: 64 windows in batches; 30 calibration repeats, as gpu) and
+# less where every token is one launch-bound step (4 throughput and exactness prompts of 48 tokens,
+# 400 chi-square draws). Estimated on one H200: training 2 min, alpha 1 min, calibrate under 1 min,
+# throughput 4-5 min, exactness 2-3 min, hf 1 min: about 11 min, run in two commands (docs/gpu.md).
+_SMOLLM2_GPU = Profile(
+    name="smollm2-gpu",
+    models=_SMOLLM2.models,
+    train=_REAL_TRAIN,
+    measure=dataclasses.replace(
+        _SMOLLM2.measure,
+        alpha_windows=64,
+        tput_prompts=4,
+        tput_new_tokens=48,
+        calib_repeats=30,
+        hf_prompts=4,
+    ),
+    vocab_size=_SMOLLM2.vocab_size,
+    cpu_threads=_GPU.cpu_threads,
+    real=dataclasses.replace(_SMOLLM2.real, timing_dtype="bf16", exact_prompts=4, chi2_draws=400),
+)
+
+PROFILES = {p.name: p for p in (_SMOKE, _CPU, _GPU, _SMOLLM2, _SMOLLM2_SMOKE, _SMOLLM2_GPU)}
 
 
 def checkpoint_profile(target: str, drafts) -> Profile:

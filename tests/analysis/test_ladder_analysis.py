@@ -1,5 +1,6 @@
-"""Unit tests of the analysis modules (through the ``ladder`` compatibility names) on small synthetic
-frames and the committed smoke profile."""
+"""Unit tests of the analysis modules (acceptance, chain, latency, pretraining, stats, tables,
+throughput) and of :func:`sdsl_lib.laws.wallclock.wallclock_speedup` on small synthetic frames and
+the committed smoke profile."""
 
 from __future__ import annotations
 
@@ -12,19 +13,42 @@ import pytest
 from scipy import stats
 
 import sdsl_lib as sd
-from sdsl_lib.analysis import ladder as la
+from sdsl_lib.analysis.acceptance import (
+    ALPHA_METHODS,
+    alpha_three_ways,
+    fit_ladder_plane,
+    iid_check,
+    per_target_forms,
+    position_acceptance,
+    tar_vs_eq12,
+)
+from sdsl_lib.analysis.chain import latency_optimal_draft, nstar_draws, nstar_grid_for, predict_chain, predicted_nstar
+from sdsl_lib.analysis.latency import latency_table
+from sdsl_lib.analysis.pretraining import fit_ladder_law, law_multistart_spread
+from sdsl_lib.analysis.stats import mean_ci
+from sdsl_lib.analysis.tables import FILES, json_safe, load_measured, measured_dir
+from sdsl_lib.analysis.throughput import (
+    bootstrap_optimal_draft,
+    flop_gain_measured,
+    measured_optimal_draft,
+    optimal_gamma_table,
+    speedup_predictions,
+    step_cost_model,
+    verification_cost_curve,
+)
 from sdsl_lib.laws.constants import AlphaPlane, ChinchillaLaw
+from sdsl_lib.laws.wallclock import wallclock_speedup
 
-SMOKE = la.measured_dir("smoke")
+SMOKE = measured_dir("smoke")
 
 
 # --- Loading --------------------------------------------------------------------------------------
 
 
 def test_load_smoke_profile_reads_every_table():
-    data = la.load_measured("smoke")
+    data = load_measured("smoke")
     assert data.profile == "smoke"
-    for key in la.FILES:
+    for key in FILES:
         if key != "hf_baseline":
             assert isinstance(getattr(data, key), pd.DataFrame), key
     assert data.drafts and data.targets
@@ -35,7 +59,7 @@ def test_load_smoke_profile_reads_every_table():
 
 def test_missing_profile_names_what_exists():
     with pytest.raises(ValueError, match="profile must name a measured folder.*smoke"):
-        la.measured_dir("no-such-profile")
+        measured_dir("no-such-profile")
 
 
 def test_missing_file_and_missing_column_raise(tmp_path):
@@ -43,15 +67,15 @@ def test_missing_file_and_missing_column_raise(tmp_path):
     shutil.copytree(SMOKE, folder)
     (folder / "tar.csv").unlink()
     with pytest.raises(ValueError, match="lacks tar.csv"):
-        la.load_measured(folder)
+        load_measured(folder)
     # Not required: loads without it.
-    assert la.load_measured(folder, require=["models", "alpha"]).tar is None
+    assert load_measured(folder, require=["models", "alpha"]).tar is None
     alpha = pd.read_csv(folder / "alpha.csv").drop(columns=["alpha_tf"])
     alpha.to_csv(folder / "alpha.csv", index=False)
     with pytest.raises(ValueError, match=r"alpha.csv: missing column 'alpha_tf'"):
-        la.load_measured(folder, require=["alpha"])
+        load_measured(folder, require=["alpha"])
     with pytest.raises(ValueError, match="require must be among"):
-        la.load_measured(folder, require=["nonsense"])
+        load_measured(folder, require=["nonsense"])
 
 
 # --- Small helpers --------------------------------------------------------------------------------
@@ -59,18 +83,18 @@ def test_missing_file_and_missing_column_raise(tmp_path):
 
 def test_mean_ci_matches_scipy():
     x = np.random.default_rng(1).normal(3.0, 2.0, 25)
-    m, lo, hi = la.mean_ci(x)
+    m, lo, hi = mean_ci(x)
     ref = stats.t.interval(0.95, x.size - 1, loc=x.mean(), scale=stats.sem(x))
     assert m == pytest.approx(x.mean())
     assert (lo, hi) == pytest.approx(ref)
-    assert all(math.isnan(v) for v in la.mean_ci([]))
-    assert la.mean_ci([2.0])[0] == 2.0 and math.isnan(la.mean_ci([2.0])[1])
+    assert all(math.isnan(v) for v in mean_ci([]))
+    assert mean_ci([2.0])[0] == 2.0 and math.isnan(mean_ci([2.0])[1])
 
 
 def test_json_safe_makes_strict_json():
     import json
 
-    obj = la.json_safe({"a": np.nan, "b": np.array([1.0, np.inf]), "c": (np.int32(3),), 4: np.bool_(False)})
+    obj = json_safe({"a": np.nan, "b": np.array([1.0, np.inf]), "c": (np.int32(3),), 4: np.bool_(False)})
     assert obj == {"a": None, "b": [1.0, None], "c": [3], "4": False}
     json.dumps(obj, allow_nan=False)
 
@@ -100,25 +124,25 @@ def _alpha_frame(plane=(-0.002, 0.003, 0.9), noise=0.0, seed=0):
 
 def test_plane_recovers_coefficients_and_reduces_with_one_target():
     df = _alpha_frame()
-    p = la.fit_ladder_plane(df)
+    p = fit_ladder_plane(df)
     assert p.identified and p.n == 8
     assert (p.plane.A, p.plane.B, p.plane.C) == pytest.approx((-0.002, 0.003, 0.9), abs=1e-9)
     one = df[df.target == "t0"]
-    q = la.fit_ladder_plane(one)
+    q = fit_ladder_plane(one)
     assert not q.identified and q.plane.B == 0.0
     # The reduced fit is the line through the points: A exact, C absorbs B*y.
     assert q.plane.A == pytest.approx(-0.002, abs=1e-9)
     assert q.plane.C == pytest.approx(0.9 + 0.003 * 150.0, abs=1e-9)
     with pytest.raises(ValueError, match="ppl_split"):
-        la.fit_ladder_plane(df, ppl_split="train")
+        fit_ladder_plane(df, ppl_split="train")
     with pytest.raises(ValueError, match="distinct draft perplexities"):
-        la.fit_ladder_plane(df[df.draft == "d0"])
+        fit_ladder_plane(df[df.draft == "d0"])
 
 
 def test_per_target_forms_skips_targets_with_too_few_drafts():
     df = _alpha_frame(noise=0.01)
     df = df[~((df.target == "t1") & df.draft.isin(["d2", "d3"]))]  # t1 keeps 2 drafts only
-    t4 = la.per_target_forms(df)
+    t4 = per_target_forms(df)
     assert set(t4["target"]) == {"t0"}
     assert set(t4["form"]) == {"linear", "log", "power"}
     lin = t4[t4.form == "linear"].iloc[0]
@@ -150,7 +174,7 @@ def _positions(rates, n0=2000, gammas=(1, 2, 3, 4)):
 
 
 def test_iid_check_zero_error_when_positions_are_iid():
-    r = la.iid_check(_positions([0.7, 0.7, 0.7, 0.7])).iloc[0]
+    r = iid_check(_positions([0.7, 0.7, 0.7, 0.7])).iloc[0]
     assert r["alpha_pooled"] == pytest.approx(0.7, abs=2e-3)
     assert abs(r["tokens_rel_error"]) < 5e-3
     assert r["chi2_p"] > 0.5
@@ -158,7 +182,7 @@ def test_iid_check_zero_error_when_positions_are_iid():
 
 
 def test_iid_check_flags_declining_acceptance():
-    r = la.iid_check(_positions([0.9, 0.7, 0.5, 0.3])).iloc[0]
+    r = iid_check(_positions([0.9, 0.7, 0.5, 0.3])).iloc[0]
     brute = sum(np.prod([0.9, 0.7, 0.5, 0.3][:i]) for i in range(1, 5))
     assert r["tokens_positional"] == pytest.approx(brute, rel=5e-3)
     assert r["tokens_iid"] > r["tokens_positional"]  # a constant alpha overstates long runs here
@@ -168,7 +192,7 @@ def test_iid_check_flags_declining_acceptance():
 
 
 def test_position_acceptance_pools_gammas_with_wilson_interval():
-    pa = la.position_acceptance(_positions([0.8, 0.6, 0.4, 0.2]))
+    pa = position_acceptance(_positions([0.8, 0.6, 0.4, 0.2]))
     assert list(pa["position"]) == [1, 2, 3, 4]
     assert pa.loc[0, "attempts"] == 4 * 2000
     assert ((pa["ci95_lower"] <= pa["rate"]) & (pa["rate"] <= pa["ci95_upper"])).all()
@@ -187,7 +211,7 @@ def test_tar_vs_eq12_is_exact_at_the_true_alpha():
         }
     )
     alpha = pd.DataFrame({"draft": ["d"], "target": ["t"], "alpha_tf": [0.6]})
-    out = la.tar_vs_eq12(tar, alpha)
+    out = tar_vs_eq12(tar, alpha)
     assert np.abs(out["rel_error"]).max() < 1e-12
     assert (out["tar_ci95_lower"] < out["tar_no_bonus"]).all()
 
@@ -235,7 +259,7 @@ def _summary(seed=0, drafts=("a", "b", "c"), targets=("T1", "T2"), gammas=(1, 2,
 def test_measured_optimal_draft_picks_the_maximum(seed):
     s = _summary(seed)
     models = pd.DataFrame({"model": ["a", "b", "c", "T1", "T2"], "n_params": [1e3, 2e3, 4e3, 1e5, 2e5]})
-    best = la.measured_optimal_draft(s, models).set_index("target")
+    best = measured_optimal_draft(s, models).set_index("target")
     spec = s[s.method == "speculative"]
     for t, g in spec.groupby("target"):
         top = g.loc[g["speedup_median"].idxmax()]
@@ -261,7 +285,7 @@ def test_bootstrap_optimal_draft_is_certain_when_one_draft_dominates():
                         "speedup_vs_autoregressive": base + 0.01 * k + 0.05 * g,
                     }
                 )
-    shares, best = la.bootstrap_optimal_draft(pd.DataFrame(rows), n_boot=200, seed=1)
+    shares, best = bootstrap_optimal_draft(pd.DataFrame(rows), n_boot=200, seed=1)
     assert shares.set_index("draft").loc["fast", "share"] == 1.0
     b = best.iloc[0]
     assert (b["draft"], b["gamma"]) == ("fast", 2)
@@ -282,13 +306,13 @@ def test_speedup_predictions_and_gamma_table_use_eq1_and_eq13():
         }
     )
     alpha["c_flops"] = alpha["n_params_draft"] / alpha["n_params_target"]
-    p = la.speedup_predictions(s, alpha)
+    p = speedup_predictions(s, alpha)
     assert len(p) == 24
     r = p.iloc[5]
     assert r["speedup_eq1_measured_c"] == pytest.approx(sd.speedup(r["greedy_match_tf"], r["gamma"], r["c_measured"]))
     assert r["speedup_flop_model"] == pytest.approx(sd.speedup(r["greedy_match_tf"], r["gamma"], r["c_flops"]))
     assert r["log_ratio_flop_model"] == pytest.approx(np.log(r["speedup_flop_model"] / r["speedup_median"]))
-    gt = la.optimal_gamma_table(s, alpha).set_index(["draft", "target"])
+    gt = optimal_gamma_table(s, alpha).set_index(["draft", "target"])
     assert gt.loc[("b", "T1"), "gamma_eq13_flops"] == pytest.approx(sd.optimal_lookahead(0.6, 2e3, 1e5))
     assert gt.loc[("b", "T1"), "gamma_eq13_measured_c"] == pytest.approx(sd.optimal_lookahead(0.6, 0.4, 1.0))
     assert gt.loc[("c", "T1"), "gamma_eq13_measured_c"] == 0.0  # c >= 1: drafting never pays
@@ -306,7 +330,7 @@ def test_flop_gain_is_tokens_per_iteration_times_flop_ratio():
             "n_params_target": [1e5] * 3 + [2e5] * 3,
         }
     )
-    f = la.flop_gain_measured(s, alpha)
+    f = flop_gain_measured(s, alpha)
     r = f.iloc[7]
     assert r["flop_gain"] == pytest.approx(
         r["tokens_per_iteration_mean"]
@@ -323,9 +347,9 @@ PLANE = AlphaPlane(A=-0.004, B=0.002, C=0.9, source="test")
 
 def test_predicted_nstar_is_optimal_draft_size_and_the_brute_force_argmax():
     m = np.array([2e6, 8e6])
-    opt, edge = la.predicted_nstar(m, 1e8, np.array([1e8, 2e8]), PLANE, LAW, n_min=1e3, n_points=800)
+    opt, edge = predicted_nstar(m, 1e8, np.array([1e8, 2e8]), PLANE, LAW, n_min=1e3, n_points=800)
     direct = sd.optimal_draft_size(
-        m, 1e8, np.array([1e8, 2e8]), n_grid=la.nstar_grid_for(8e6, 1e3, 800), plane=PLANE, law=LAW
+        m, 1e8, np.array([1e8, 2e8]), n_grid=nstar_grid_for(8e6, 1e3, 800), plane=PLANE, law=LAW
     )
     assert np.allclose(opt.n_star, direct.n_star)
     for i, mm in enumerate(m):
@@ -338,15 +362,15 @@ def test_predicted_nstar_is_optimal_draft_size_and_the_brute_force_argmax():
 
 def test_predicted_nstar_flags_the_grid_edge_when_alpha_ignores_draft_size():
     flat = AlphaPlane(A=0.0, B=0.0, C=0.6, source="alpha independent of N")
-    _, edge = la.predicted_nstar(1e6, 1e8, 1e8, flat, LAW, n_min=1e3, n_points=200)
+    _, edge = predicted_nstar(1e6, 1e8, 1e8, flat, LAW, n_min=1e3, n_points=200)
     assert edge.all()  # the cheapest draft wins when a bigger one buys no acceptance
 
 
 def test_predict_chain_on_smoke_matches_its_parts():
-    data = la.load_measured("smoke")
-    fit = la.fit_ladder_law(data.loss_budget_points, grid=SMALL_GRID)
-    plane = la.fit_ladder_plane(data.alpha).plane
-    chain = la.predict_chain(data, plane, fit.law, n_min=1e3, n_points=300)
+    data = load_measured("smoke")
+    fit = fit_ladder_law(data.loss_budget_points, grid=SMALL_GRID)
+    plane = fit_ladder_plane(data.alpha).plane
+    chain = predict_chain(data, plane, fit.law, n_min=1e3, n_points=300)
     m = data.models.set_index("model")
     direct = sd.optimal_draft_size(
         m.loc[data.targets, "n_params"].to_numpy(float),
@@ -371,14 +395,14 @@ def test_nstar_draws_pair_law_and_plane_draws():
         ]
     )
     plane_draws = plane_draws_by_pair(df, "alpha_tf", n_boot=8, seed=0)
-    out = la.nstar_draws(law_draws, plane_draws, np.array([2e6, 8e6]), 1e8, np.array([1e8, 1e8]), n_points=200)
+    out = nstar_draws(law_draws, plane_draws, np.array([2e6, 8e6]), 1e8, np.array([1e8, 1e8]), n_points=200)
     assert out.shape == (6, 2)  # as many draws as the shorter of the two
     assert np.isfinite(out).all()
     assert (out[:, 1] > out[:, 0]).all()  # a bigger target wants a bigger draft in every draw
     # Draw k is exactly the chain evaluated with law draw k and plane draw k.
     k = 3
     lw, pl = law_draws.iloc[k], plane_draws.iloc[k]
-    opt, _ = la.predicted_nstar(
+    opt, _ = predicted_nstar(
         np.array([2e6, 8e6]),
         1e8,
         np.array([1e8, 1e8]),
@@ -390,7 +414,7 @@ def test_nstar_draws_pair_law_and_plane_draws():
     assert np.allclose(out[k], opt.n_star)
     nan_law = law_draws.copy()
     nan_law.loc[2, "nu"] = np.nan
-    assert np.isnan(la.nstar_draws(nan_law, plane_draws, 2e6, 1e8, 1e8, n_points=100)[2]).all()
+    assert np.isnan(nstar_draws(nan_law, plane_draws, 2e6, 1e8, 1e8, n_points=100)[2]).all()
 
 
 # --- Wall clock -------------------------------------------------------------------------------------
@@ -416,34 +440,32 @@ def _calibration(t0=1e-3, k=2e-10, sizes=(1e5, 3e5, 1e6, 5e6, 1e7), slope_t=0.05
 
 
 def test_step_cost_model_recovers_an_affine_step_time():
-    cost = la.step_cost_model(_calibration())
+    cost = step_cost_model(_calibration())
     assert cost["t0_s"] == pytest.approx(1e-3, rel=1e-9)
     assert cost["k_s_per_param"] == pytest.approx(2e-10, rel=1e-9)
     assert cost["c_floor_by_target"]["m4"] == pytest.approx(1e-3 / (1e-3 + 2e-10 * 1e7))
-    v = la.verification_cost_curve(_calibration(), "m4")
+    v = verification_cost_curve(_calibration(), "m4")
     assert v["v"].to_numpy() == pytest.approx(1 + 0.05 * np.arange(8))
     with pytest.raises(ValueError, match="model must be one of"):
-        la.verification_cost_curve(_calibration(), "nope")
+        verification_cost_curve(_calibration(), "nope")
 
 
 def test_wallclock_speedup_reduces_to_eq1_and_falls_with_verification_cost():
     a, g, c = 0.7, np.arange(1, 8), 0.1
-    assert np.allclose(la.wallclock_speedup(a, g, c, 1.0), sd.speedup(a, g, c))
+    assert np.allclose(wallclock_speedup(a, g, c, 1.0), sd.speedup(a, g, c))
     v = np.linspace(1.0, 3.0, 7)
-    assert np.all(np.diff(la.wallclock_speedup(a, 4, c, v)) < 0)
-    assert la.wallclock_speedup(a, 4, c, 2.0) == pytest.approx(sd.expected_tokens_per_iteration(a, 4) / (4 * c + 2.0))
+    assert np.all(np.diff(wallclock_speedup(a, 4, c, v)) < 0)
+    assert wallclock_speedup(a, 4, c, 2.0) == pytest.approx(sd.expected_tokens_per_iteration(a, 4) / (4 * c + 2.0))
     with pytest.raises(ValueError, match="v must be > 0"):
-        la.wallclock_speedup(a, 4, c, 0.0)
+        wallclock_speedup(a, 4, c, 0.0)
 
 
 def test_fixed_step_cost_moves_the_latency_optimum_to_larger_drafts():
     m, t_m = 1e7, 1e-2
     grid = np.logspace(3, np.log10(m) - 0.01, 400)
     v = pd.DataFrame({"n_new_tokens": np.arange(1, 12), "v": np.ones(11)})
-    free, _ = la.latency_optimal_draft(m, 1e8, 1e8, PLANE, LAW, 0.0, t_m / m, t_m, v, range(1, 11), grid)
-    fixed, curve = la.latency_optimal_draft(
-        m, 1e8, 1e8, PLANE, LAW, 0.3 * t_m, 0.7 * t_m / m, t_m, v, range(1, 11), grid
-    )
+    free, _ = latency_optimal_draft(m, 1e8, 1e8, PLANE, LAW, 0.0, t_m / m, t_m, v, range(1, 11), grid)
+    fixed, curve = latency_optimal_draft(m, 1e8, 1e8, PLANE, LAW, 0.3 * t_m, 0.7 * t_m / m, t_m, v, range(1, 11), grid)
     assert fixed["n_star"] > free["n_star"]
     assert fixed["speedup"] < free["speedup"]
     assert curve["c"].min() >= 0.3 - 1e-12  # the fixed cost is a floor on c
@@ -454,9 +476,9 @@ def test_fixed_step_cost_moves_the_latency_optimum_to_larger_drafts():
 
 
 def test_latency_table_from_smoke_data():
-    data = la.load_measured("smoke")
+    data = load_measured("smoke")
     n_star = {t: 4e4 for t in data.targets}
-    t6 = la.latency_table(data.throughput, data.models, n_star)
+    t6 = latency_table(data.throughput, data.models, n_star)
     pairs = t6[t6.draft != "(none)"]
     assert len(pairs) == len(data.alpha)
     assert (t6.draft == "(none)").sum() == len(data.targets)
@@ -474,10 +496,10 @@ def test_latency_table_from_smoke_data():
 
 
 def test_alpha_three_ways_long_form():
-    data = la.load_measured("smoke")
-    three = la.alpha_three_ways(data.alpha)
+    data = load_measured("smoke")
+    three = alpha_three_ways(data.alpha)
     assert len(three) == 4 * len(data.alpha)
-    assert set(three["method"]) == set(la.ALPHA_METHODS)
+    assert set(three["method"]) == set(ALPHA_METHODS)
     tf = three[three.method == "alpha_tf"].reset_index(drop=True)
     assert np.allclose(tf["alpha"], data.alpha["alpha_tf"])
 
@@ -489,10 +511,10 @@ def test_law_multistart_spread_holds_the_best_fit():
         {"model": n.ravel().astype(str), "n_params": n.ravel(), "n_tokens": d.ravel(), "val_loss_nats": loss}
     )
     grid = {"a": [3.0], "b": [5.0, 6.0], "e": [0.0, 1.0], "nu": [0.3], "delta": [0.3]}
-    spread = la.law_multistart_spread(pts, grid=grid)
+    spread = law_multistart_spread(pts, grid=grid)
     assert len(spread) == 4 and spread["near_best"].iloc[0]
     assert spread["objective"].is_monotonic_increasing
-    best = la.fit_ladder_law(pts, grid=grid)
+    best = fit_ladder_law(pts, grid=grid)
     # The joint multistart keeps the best of the same starts.
     assert best.objective == pytest.approx(spread["objective"].iloc[0], rel=1e-6, abs=1e-12)
     assert best.law.nu == pytest.approx(LAW.nu, rel=0.05)
@@ -523,10 +545,10 @@ def test_speedup_predictions_with_verification_cost():
             "latency_p975_s": 2.0,
         }
     )
-    p = la.speedup_predictions(s, alpha, calibration=cal)
+    p = speedup_predictions(s, alpha, calibration=cal)
     r = p[(p.draft == "b") & (p.gamma == 2)].iloc[0]
     assert r["v_verify"] == pytest.approx(1.3)
-    assert r["speedup_wallclock_measured_cv"] == pytest.approx(la.wallclock_speedup(0.6, 2, 0.4, 1.3))
+    assert r["speedup_wallclock_measured_cv"] == pytest.approx(wallclock_speedup(0.6, 2, 0.4, 1.3))
     assert r["speedup_wallclock_measured_cv"] < r["speedup_eq1_measured_c"]
     assert p.loc[p.gamma == 4, "speedup_wallclock_measured_cv"].isna().all()  # 5 tokens were not calibrated
 
@@ -537,6 +559,6 @@ def test_a_deleted_row_stops_the_reader_with_one_line_naming_the_file(tmp_path):
     alpha = pd.read_csv(folder / "alpha.csv")
     alpha.iloc[1:].to_csv(folder / "alpha.csv", index=False)
     with pytest.raises(ValueError) as err:
-        la.load_measured(folder, require=["alpha"])
+        load_measured(folder, require=["alpha"])
     message = str(err.value)
     assert "alpha.csv" in message and "\n" not in message

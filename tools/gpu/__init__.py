@@ -1,0 +1,1 @@
+"""Helpers for runs on the GPU machine (docs/gpu.md): carrying files in chunks, timing one step."""
