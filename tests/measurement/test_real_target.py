@@ -186,3 +186,28 @@ def test_smollm2_smoke_profile_end_to_end_and_resumes(tmp_path):
     stamps = {p: p.stat().st_mtime_ns for p in units if "units" in p.parts or p.name == "train_result.json"}
     run_profile("smollm2-smoke", out_dir=tmp_path / "out", cache=tmp_path / "cache", progress=False)
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+
+def test_teacher_topk_reloads_from_its_file_as_views_of_one_array(tmp_path):
+    # Regression: reading z[name] per sequence decompressed the whole array every time and kept one
+    # copy per sequence alive (24 GB for the 1,856 SmolLM2 sequences, killed by the OOM killer).
+    from types import SimpleNamespace
+
+    from sdsl_lib.measurement.stages import train_real
+
+    seqs = [workload.WorkloadSeq(i, np.array([1, 2]), np.arange(3 + i), 0.0, "train") for i in range(3)]
+    ctx = SimpleNamespace(
+        real=SimpleNamespace(workload=workload.Workload([], seqs, {}), identity="abc"),
+        profile=SimpleNamespace(real=SimpleNamespace(top_k=2)),
+        work_dir=tmp_path,
+    )
+    rows = [
+        (np.full((len(s.cont), 2), i, np.float16), np.full((len(s.cont), 2), i, np.int32)) for i, s in enumerate(seqs)
+    ]
+    key = f"abc:2:3:{sum(len(s.cont) for s in seqs)}"
+    np.savez(tmp_path / "teacher_topk.npz", key=key, offsets=np.cumsum([0] + [len(v) for v, _ in rows]),
+             vals=np.concatenate([v for v, _ in rows]), idx=np.concatenate([i for _, i in rows]))  # fmt: skip
+    got = train_real.teacher(ctx)
+    assert [v.shape for v, _ in got] == [(3, 2), (4, 2), (5, 2)]
+    assert all(np.array_equal(v, r[0]) and np.array_equal(i, r[1]) for (v, i), r in zip(got, rows))
+    assert got[0][0].base is got[2][0].base and got[0][1].base is got[2][1].base
