@@ -130,7 +130,8 @@ def test_prepare_orders_columns_and_refuses_what_the_writer_got_wrong():
 
 def test_each_table_has_one_writer_stage():
     stages = {t.stage for t in schema.TABLES.values()}
-    assert stages == {"train", "alpha", "calibrate", "throughput", "exact", "hf"}
+    assert stages == {"train", "alpha", "calibrate", "throughput", "exact", "hf", "vllm"}
+    assert schema.stage_tables("vllm") == ("vllm_acceptance", "vllm_acceptance_by_position", "vllm_throughput")
     assert schema.stage_tables("alpha") == ("alpha", "tar", "acceptance_by_position")
 
 
