@@ -7,9 +7,14 @@ prompts, the acceptance rates and cost ratios, and what Eq. 1 predicts from them
 comes with its reason (low alpha, or a draft step that costs too large a fraction of a target step).
 
 ``--retime N`` re-times that configuration now on N held-out prompts (AR and speculative
-interleaved per prompt, one warm-up each), from the checkpoints in the cache.
+interleaved per prompt, one warm-up each), from the checkpoints in the cache (ladder profiles).
 
-    python benchmarks/bench_speedup_cpu.py [--profile cpu] [--retime 8]
+On a real-target profile (``--profile smollm2``: ``throughput_sampled.csv`` present) it also prints
+the best trained draft greedy and sampled (T = 0.7) and prompt lookup beside them, each with the
+95% interval of the median that resamples prompts
+(:func:`sdsl_lib.analysis.throughput.best_speedup`, the rule of notebook 15).
+
+    python benchmarks/bench_speedup_cpu.py [--profile cpu|smollm2] [--retime 8]
 """
 
 from __future__ import annotations
@@ -58,6 +63,26 @@ def retime(profile_name: str, draft: str, target: str, gamma: int, n_prompts: in
     return np.asarray(ratios)
 
 
+def real_target_report(out: Path) -> None:
+    """Best trained draft (greedy, sampled) and prompt lookup, load-flagged prompts left out."""
+    from sdsl_lib.analysis import throughput as th
+    from sdsl_lib.measurement import schema
+
+    models = schema.read_table(out, "models").set_index("model")
+    lookup = set(models.index[(models.role == "draft") & (models.n_params == 0)])
+    trained = sorted(set(models.index[models.role == "draft"]) - lookup)
+    for label, name in (("greedy", "throughput"), ("sampled T=0.7", "throughput_sampled")):
+        per_prompt = th.drop_load_flagged(schema.read_table(out, name))
+        for kind, drafts in (("best trained draft", trained), ("prompt lookup", sorted(lookup))):
+            if not drafts:
+                continue
+            d, g, iv = th.best_speedup(per_prompt, drafts)
+            print(
+                f"  {label:14s} {kind:18s} {d} gamma {g}: {iv.estimate:.3f}x [95% over {iv.n_units} prompts "
+                f"{iv.lower:.3f}, {iv.upper:.3f}] (goal >= {GOAL}x; chosen on the same prompts: optimistic)"
+            )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--profile", default="cpu")
@@ -89,6 +114,8 @@ def main() -> int:
     best_per_pair = spec.groupby(["draft", "target"]).speedup_median.max().unstack("target")
     print("  best median speedup per pair (any gamma):")
     print(best_per_pair.round(3).to_string())
+    if (out / "throughput_sampled.csv").is_file():
+        real_target_report(out)
     if args.retime:
         r = retime(args.profile, d, t, g, args.retime)
         print(

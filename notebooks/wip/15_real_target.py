@@ -129,15 +129,8 @@ lookup = set(models.index[models.n_params == 0])  # the prompt-lookup draft (no 
 
 
 def best_speedup(df: pd.DataFrame, trained: bool) -> tuple[str, int, st.Interval]:
-    spec = df[(df.method == "speculative") & (df.draft.isin(lookup) != trained)]
-    med = spec.groupby(["draft", "gamma"]).speedup_vs_autoregressive.median()
-    draft, gamma = med.idxmax()
-    rows = spec[(spec.draft == draft) & (spec.gamma == gamma)]
-    if rows.prompt_idx.nunique() < 2:  # the other prompts were taken under load: an estimate, no interval
-        med1 = float(rows.speedup_vs_autoregressive.median())
-        return draft, int(gamma), st.Interval(med1, np.nan, np.nan, "prompt", rows.prompt_idx.nunique(), 0)
-    iv = st.cluster_bootstrap(rows, lambda f: f.speedup_vs_autoregressive.median(), "prompt", PROMPT_BOOTSTRAP, SEED)
-    return draft, int(gamma), iv
+    drafts = sorted(set(models.index[models.role == "draft"]) - lookup if trained else lookup)
+    return th.best_speedup(df, drafts, PROMPT_BOOTSTRAP, SEED)
 
 
 runs = {"greedy": th.drop_load_flagged(T["throughput"]), "sampled T=0.7": th.drop_load_flagged(T["throughput_sampled"])}

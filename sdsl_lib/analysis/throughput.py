@@ -42,6 +42,7 @@ __all__ = [
     "verification_cost_curve",
     "drop_load_flagged",
     "hf_speed_ratio",
+    "best_speedup",
 ]
 
 
@@ -436,3 +437,33 @@ def hf_speed_ratio(
     if len(per_prompt) < 2:
         return Interval(est, math.nan, math.nan, "prompt", len(per_prompt), 0)
     return cluster_bootstrap(per_prompt, lambda f: float(f["ratio"].median()), "prompt", n_boot, seed)
+
+
+def best_speedup(throughput: pd.DataFrame, drafts, n_boot: int = 1000, seed: int = 0) -> tuple[str, int, Interval]:
+    """The (draft, gamma) among ``drafts`` with the highest median per-prompt speed-up, and its interval.
+
+    ``throughput`` is a per-prompt table (``draft``, ``gamma``, ``method``, ``prompt_idx``,
+    ``speedup_vs_autoregressive``; pass it through :func:`drop_load_flagged` first). The interval
+    resamples prompts. It is the interval of the configuration *chosen* on the same prompts, so it
+    carries the winner's-curse bias of a maximum over configurations (read it as optimistic). With
+    fewer than 2 prompts left the estimate comes without an interval (NaN bounds).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"draft": ["a"] * 4 + ["b"] * 4, "gamma": [1, 1, 2, 2] * 2, "method": "speculative",
+    ...                   "prompt_idx": [0, 1] * 4, "speedup_vs_autoregressive": [1.1, 1.3, 1.4, 1.6, 0.9, 1.0, 1.2, 1.2]})
+    >>> d, g, iv = best_speedup(t, ["a", "b"], n_boot=50)
+    >>> d, g, round(iv.estimate, 2)
+    ('a', 2, 1.5)
+    """
+    need_columns(throughput, "throughput", ["draft", "gamma", "method", "prompt_idx", "speedup_vs_autoregressive"])
+    spec = throughput[(throughput["method"] == "speculative") & throughput["draft"].isin(list(drafts))]
+    if spec.empty:
+        raise ValueError(f"drafts must name drafts with speculative rows in throughput, got {list(drafts)}")
+    draft, gamma = spec.groupby(["draft", "gamma"])["speedup_vs_autoregressive"].median().idxmax()
+    rows = spec[(spec["draft"] == draft) & (spec["gamma"] == gamma)]
+    if rows["prompt_idx"].nunique() < 2:
+        med = float(rows["speedup_vs_autoregressive"].median())
+        return draft, int(gamma), Interval(med, np.nan, np.nan, "prompt", int(rows["prompt_idx"].nunique()), 0)
+    iv = cluster_bootstrap(rows, lambda f: f["speedup_vs_autoregressive"].median(), "prompt", n_boot, seed)
+    return draft, int(gamma), iv

@@ -127,3 +127,30 @@ def test_hf_speed_ratio_is_the_summary_median_with_a_prompt_interval():
     assert math.isnan(one.lower) and one.n_units == 1
     with pytest.raises(ValueError, match="no rows"):
         th.hf_speed_ratio(df, "d", "t", 5)
+
+
+def test_best_speedup_picks_the_highest_median_and_resamples_prompts():
+    from sdsl_lib.analysis.throughput import best_speedup
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "draft": d,
+            "gamma": g,
+            "method": "speculative",
+            "prompt_idx": k,
+            "speedup_vs_autoregressive": base + 0.1 * g + rng.normal(0, 0.05),
+        }
+        for d, base in (("a", 1.0), ("b", 1.2), ("lookup", 2.0))
+        for g in (1, 2, 3)
+        for k in range(6)
+    ]
+    t = pd.DataFrame(rows)
+    d, g, iv = best_speedup(t, ["a", "b"], n_boot=200, seed=1)
+    brute = t[t.draft.isin(["a", "b"])].groupby(["draft", "gamma"]).speedup_vs_autoregressive.median()
+    assert (d, g) == brute.idxmax() == ("b", 3)
+    assert iv.estimate == pytest.approx(brute.max()) and iv.unit == "prompt" and iv.n_units == 6
+    assert iv.lower <= iv.estimate <= iv.upper
+    assert best_speedup(t, ["lookup"], n_boot=50)[0] == "lookup"
+    with pytest.raises(ValueError, match="drafts must name"):
+        best_speedup(t, ["nope"])
