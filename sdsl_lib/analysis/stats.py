@@ -8,7 +8,11 @@ with replacement and recomputes the statistic on every row of the drawn units, a
 records the unit it resampled.
 
 Units (:data:`UNITS`): ``model`` (column ``model``), ``pair`` (``draft, target``), ``target``
-(``target``), ``prompt`` (``prompt_idx``).
+(``target``), ``prompt`` (``prompt_idx``), ``size`` (``base_model``: every seed replicate of one
+model, :func:`sdsl_lib.analysis.pretraining.with_replicates`).
+
+Two levels (``within``): a draw resamples the units, then, inside each drawn unit, its sub-units
+(the seeds of a size), so the interval carries both sources of variance.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from scipy import stats as _st
 __all__ = ["UNITS", "Interval", "cluster_ids", "cluster_bootstrap", "bootstrap_draws", "percentile_interval", "mean_ci"]
 
 #: Resampling unit -> the columns that identify one unit.
-UNITS = {"model": ("model",), "pair": ("draft", "target"), "target": ("target",), "prompt": ("prompt_idx",)}
+UNITS = {
+    "model": ("model",),
+    "pair": ("draft", "target"),
+    "target": ("target",),
+    "prompt": ("prompt_idx",),
+    "size": ("base_model",),
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,17 @@ def cluster_ids(frame: pd.DataFrame, unit: str) -> np.ndarray:
     return frame.groupby(list(cols), sort=False).ngroup().to_numpy()
 
 
-def bootstrap_draws(frame: pd.DataFrame, statistic, unit: str, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+def _nested_rows(ids: np.ndarray, inner: np.ndarray, k: int) -> list:
+    """For each outer unit, the row indices of each of its inner units; ValueError if an inner unit spans two."""
+    spans = pd.Series(ids).groupby(inner).nunique()
+    if (spans > 1).any():
+        raise ValueError("within must name units nested in unit: each of its units must lie in one unit")
+    return [[np.flatnonzero((ids == i) & (inner == j)) for j in np.unique(inner[ids == i])] for i in range(k)]
+
+
+def bootstrap_draws(
+    frame: pd.DataFrame, statistic, unit: str, n_boot: int = 1000, seed: int = 0, within: str | None = None
+) -> np.ndarray:
     """The statistic on ``n_boot`` cluster-bootstrap resamples of ``frame``.
 
     Parameters
@@ -72,12 +92,16 @@ def bootstrap_draws(frame: pd.DataFrame, statistic, unit: str, n_boot: int = 100
     statistic : callable
         ``statistic(resampled_frame) -> float or 1-d array``. A draw where it raises ``ValueError``
         (e.g. a resample too degenerate to fit) gives NaN.
-    unit : {"model", "pair", "target", "prompt"}
+    unit : {"model", "pair", "target", "prompt", "size"}
         What is resampled with replacement.
     n_boot : int
         Number of draws (>= 1).
     seed : int
         Seed of the generator.
+    within : str, optional
+        A second level, nested in ``unit`` (e.g. ``"model"``, the seed replicates, within
+        ``"size"``): each drawn unit's sub-units are resampled with replacement too, as many as it
+        has. ``None`` (default): the rows of a drawn unit are taken as they are.
 
     Returns
     -------
@@ -98,11 +122,16 @@ def bootstrap_draws(frame: pd.DataFrame, statistic, unit: str, n_boot: int = 100
     if k < 2:
         raise ValueError(f"frame must hold at least 2 units of {unit!r} to resample, got {k}")
     rows_of = [np.flatnonzero(ids == i) for i in range(k)]
+    nested = None if within is None else _nested_rows(ids, cluster_ids(frame, within), k)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_boot):
         pick = rng.integers(0, k, k)
-        sample = frame.iloc[np.concatenate([rows_of[i] for i in pick])]
+        if nested is None:
+            rows = [rows_of[i] for i in pick]
+        else:  # then, inside each drawn unit, its sub-units with replacement
+            rows = [nested[i][j] for i in pick for j in rng.integers(0, len(nested[i]), len(nested[i]))]
+        sample = frame.iloc[np.concatenate(rows)]
         try:
             out.append(np.asarray(statistic(sample), dtype=float))
         except ValueError:

@@ -19,9 +19,10 @@ _STAGE_NAMES = ("train", "alpha", "calibrate", "throughput", "exact", "hf", "vll
 
 EPILOG = """\
 profiles: smoke (seconds; tests), cpu (default; ~30 min of training on 2 cores, ~10 min of measuring),
-  gpu (one H200; ~2 x 10 min), smollm2 (the real target SmolLM2-135M-Instruct and 5 distilled drafts;
-  ~2.2 h on 2 cores), smollm2-gpu (the same drafts on one H200; docs/gpu.md), smollm2-smoke (a tiny
-  stand-in target; seconds), or any profile of --profile-file.
+  cpu-seeds (the cpu drafts x 3 seeds, no target: --stage train only; ~18 min), gpu (one H200;
+  ~2 x 10 min), smollm2 (the real target SmolLM2-135M-Instruct and 5 distilled drafts; ~2.2 h on
+  2 cores), smollm2-gpu (the same drafts on one H200; docs/gpu.md), smollm2-smoke (a tiny stand-in
+  target; seconds), or any profile of --profile-file.
   --target DIR --draft DIR [--draft DIR ...] measures your own checkpoints (with the smollm2 settings;
   the workload is generated once by the target, ~20 min for a 135M model on 2 cores).
 stages (run in this order): train, alpha, calibrate, throughput, exact, hf; or all.
@@ -184,6 +185,12 @@ def _resolve(args) -> dict:
 
         known = sorted({*PROFILES, *extra})
         raise BadInput(f"argument --profile: must be one of {known}, got {args.profile!r}") from None
+    from sdsl_lib.measurement.profile_file import validate_profile
+
+    try:  # the rules run_profile applies, here so that a breach is one line (a drafts-only profile: train alone)
+        validate_profile(profile, stages=args.stage or ("all",))
+    except ValueError as exc:
+        raise BadInput(f"argument --profile: {exc}") from None
     _check_dir(args.out, "argument --out")
     _check_dir(args.work_dir, "argument --work-dir")
     _check_dir(os.environ.get("SDSL_CACHE") or None, "environment variable SDSL_CACHE")

@@ -118,8 +118,9 @@ def run_profile(
     Parameters
     ----------
     profile_name : str or Profile
-        A built-in profile (``"smoke"``, ``"cpu"``, ``"gpu"``) or a :class:`Profile`
-        (e.g. from :func:`sdsl_lib.measurement.profile_file.load_profile_file`).
+        A built-in profile (``"smoke"``, ``"cpu"``, ``"gpu"``, ...) or a :class:`Profile`
+        (e.g. from :func:`sdsl_lib.measurement.profile_file.load_profile_file`). A profile without
+        a target (``"cpu-seeds"``) runs only with ``stages=("train",)``.
     out_dir : path, optional
         Results folder (default :func:`default_out_dir`, outside the tracked tree).
     stages : sequence of str
@@ -150,8 +151,8 @@ def run_profile(
     from sdsl_lib.measurement.stages import STAGES as TABLE
 
     profile = profile_name if isinstance(profile_name, Profile) else get_profile(profile_name)
-    validate_profile(profile)
     stages = _resolve_stages(stages, engine)
+    validate_profile(profile, stages=stages)  # a profile without a target may run stage train alone
     if not progress:
         _quiet()
     cache = Path(cache) if cache is not None else corpus.cache_dir()

@@ -130,7 +130,7 @@ def _check_fields(obj, where: str) -> None:
         _check_value(value, rule, f"{where}.{name}")
 
 
-def _check_models(p: Profile, where: str) -> None:
+def _check_models(p: Profile, where: str, train_only: bool = False) -> None:
     names = [m.name for m in p.models]
     tokens_per_step = p.train.batch_size * p.train.seq_len
     for i, m in enumerate(p.models):
@@ -158,19 +158,30 @@ def _check_models(p: Profile, where: str) -> None:
         raise ValueError(f"{where}: families {FAMILIES_KNOWN[1:]} need a real-target profile (its `real` settings)")
     if p.real is not None and (len(p.targets) != 1 or p.targets[0].family != "pretrained"):
         raise ValueError(f"{where}.models must hold exactly one target of family 'pretrained' on a real target")
+    if train_only and p.models:
+        return  # stage train obtains each model on its own: no pair, so no target needed
     if not p.drafts or not p.targets:
+        hint = " (a profile without a target can run only --stage train)" if p.drafts and not p.targets else ""
         raise ValueError(
-            f"{where}.models must hold at least one draft and one target, got roles {[m.role for m in p.models]}"
+            f"{where}.models must hold at least one draft and one target{hint}, got roles {[m.role for m in p.models]}"
         )
 
 
-def validate_profile(p: Profile, where: str | None = None) -> Profile:
-    """Check every field of ``p`` and the rules between them; return ``p`` or raise ``ValueError``."""
+def validate_profile(p: Profile, where: str | None = None, stages=None) -> Profile:
+    """Check every field of ``p`` and the rules between them; return ``p`` or raise ``ValueError``.
+
+    ``stages``: the stages the run will execute (names of ``pipeline.STAGES``). A profile needs a
+    draft and a target, except for a run of stage ``train`` alone: that obtains each model on its
+    own, so a profile of drafts only (the seed replicates ``cpu-seeds``) is valid for it. ``None``
+    (the default, and every profile read from a file): the full rules.
+    """
     where = where or f"profile {p.name!r}"
+    stages = (stages,) if isinstance(stages, str) else None if stages is None else tuple(stages)
+    train_only = bool(stages) and set(stages) <= {"train"}
     _check_fields(p, where)
     _check_fields(p.train, f"{where}.train")
     _check_fields(p.measure, f"{where}.measure")
-    _check_models(p, where)
+    _check_models(p, where, train_only)
     m = p.measure
     drafts, targets = {d.name for d in p.drafts}, {t.name for t in p.targets}
     for i, spec in enumerate(m.hf_pairs):

@@ -12,6 +12,10 @@ One code path, three sizes (house style: smoke settings run the same code on coa
 ``gpu``
     larger models and token budgets sized for one 10-minute command on one H200 (bf16 training,
     tf32 matmuls, CUDA-synchronised timing). Defined but not yet run.
+``cpu-seeds``
+    the ``cpu`` drafts trained three times each (seed replicates, :func:`replicate_specs`) and no
+    target: stage ``train`` only, about 18 minutes on 2 idle cores. It gives the seed-to-seed
+    spread of the drafts' losses that notebook 10 sets against the differences between sizes.
 
 Every model shares the tokenizer (:mod:`sdsl_lib.measurement.tokenizer`) and the training recipe
 (:func:`sdsl_lib.measurement.models.train_model`): AdamW with a warmup-stable-decay (WSD) schedule.
@@ -22,10 +26,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 __all__ = [
     "ModelSpec", "TrainSpec", "MeasureSpec", "RealSpec", "Profile", "PROFILES", "get_profile", "checkpoint_profile",
+    "REPLICATE_SEPARATOR", "replicate_name", "replicate_of", "replicate_specs",
 ]  # fmt: skip
 
 
@@ -248,6 +254,89 @@ _CPU = Profile(
     measure=MeasureSpec(),
 )
 
+#: Seed replicate ``r >= 1`` of model ``base`` is called ``f"{base}.r{r}"``; replicate 0 keeps the
+#: base name. A dot is allowed in a model name (profile_file forbids '/', '__' and outer spaces:
+#: pair names and unit files use them) and in a folder name.
+REPLICATE_SEPARATOR = ".r"
+_REPLICATE_RE = re.compile(r"^(?P<base>.+)\.r(?P<r>[1-9][0-9]*)$")
+
+
+def replicate_name(base: str, r: int) -> str:
+    """The name of seed replicate ``r`` of model ``base``: ``base`` itself for ``r = 0``, else ``base.r<r>``.
+
+    Examples
+    --------
+    >>> replicate_name("d0-48x2", 0), replicate_name("d0-48x2", 2)
+    ('d0-48x2', 'd0-48x2.r2')
+    """
+    if isinstance(r, bool) or not isinstance(r, int) or r < 0:
+        raise ValueError(f"r must be an integer >= 0, got {r!r}")
+    if replicate_of(base)[1] != 0:
+        raise ValueError(f"base must not itself name a replicate, got {base!r}")
+    return base if r == 0 else f"{base}{REPLICATE_SEPARATOR}{r}"
+
+
+def replicate_of(name: str) -> tuple[str, int]:
+    """``(base, r)`` of a model name made by :func:`replicate_name`; any other name is ``(name, 0)``.
+
+    Examples
+    --------
+    >>> replicate_of("d0-48x2.r2"), replicate_of("d0-48x2"), replicate_of("x.r0")
+    (('d0-48x2', 2), ('d0-48x2', 0), ('x.r0', 0))
+    """
+    m = _REPLICATE_RE.match(str(name))
+    return (m["base"], int(m["r"])) if m else (str(name), 0)
+
+
+def replicate_specs(specs, n_replicates: int) -> tuple:
+    """``n_replicates`` seed replicates of each model of ``specs``, replicate-major.
+
+    The training seed of a model is :func:`sdsl_lib.measurement.models.model_seed` ``(profile.seed,
+    name)``, a crc32 of its name, so a replicate differs from its base only by its name, and through
+    it by its seed (initial weights and the order of the batches). Replicate 0 *is* the base spec:
+    in a profile with the base profile's vocabulary, seed and :class:`TrainSpec` its train
+    fingerprint equals the base model's. The order is replicate-major (every model's replicate 0,
+    then every replicate 1, ...), so a run stopped early holds whole replicates of the ladder.
+
+    Examples
+    --------
+    >>> specs = (ModelSpec("a", "draft", 32, 1, 2, 96, 1000), ModelSpec("b", "draft", 48, 1, 2, 128, 1000))
+    >>> [s.name for s in replicate_specs(specs, 2)]
+    ['a', 'b', 'a.r1', 'b.r1']
+    """
+    if isinstance(n_replicates, bool) or not isinstance(n_replicates, int) or n_replicates < 1:
+        raise ValueError(f"n_replicates must be an integer >= 1, got {n_replicates!r}")
+    specs = tuple(specs)
+    return tuple(
+        s if r == 0 else dataclasses.replace(s, name=replicate_name(s.name, r))
+        for r in range(n_replicates)
+        for s in specs
+    )
+
+
+# cpu-seeds: the five cpu drafts (same shapes, tokens, learning rates, TrainSpec, vocabulary and
+# profile seed) trained three times each, and no target. Notebook 10's "bigger is not better at
+# equal data" compared models trained once each; the replicates give the seed-to-seed spread of
+# the drafts' losses, which the equal-data slope's interval then carries (issue 12). Replicate 0
+# keeps the cpu names, so its fingerprint inputs are the cpu drafts' and it retrains them exactly
+# (a check that training is reproducible); replicates 1 and 2 differ only by name, hence seed.
+# The targets are left out: they trained in 21 and 17 minutes in the cpu run (models.csv
+# train_time_s), more than all three draft replicates together.
+# Cost: the cpu drafts trained in 30, 40, 49, 88 and 155 s each on 2 idle cores (branches
+# included), about 6 minutes per replicate, 18 minutes for the three. Stage train only (every
+# other stage measures draft/target pairs):
+#   python -m sdsl_lib.measurement --profile cpu-seeds --stage train --out data/measured/cpu-seeds
+_CPU_SEED_REPLICATES = 3
+_CPU_SEEDS = Profile(
+    name="cpu-seeds",
+    models=replicate_specs(_CPU.drafts, _CPU_SEED_REPLICATES),
+    train=_CPU_TRAIN,
+    measure=_CPU.measure,
+    vocab_size=_CPU.vocab_size,
+    seed=_CPU.seed,
+    cpu_threads=_CPU.cpu_threads,
+)
+
 # gpu: one H200, one 10-minute command for training and one for measuring. The training split is
 # only ~1.5M tokens, so the budgets (4M and 8M tokens, ~2.7 and ~5.4 epochs) and the targets (~30M
 # and ~60M parameters) stay small enough that held-out loss is not dominated by overfitting; a
@@ -416,7 +505,7 @@ _SMOLLM2_GPU = Profile(
     real=dataclasses.replace(_SMOLLM2.real, timing_dtype="bf16", exact_prompts=4, chi2_draws=400),
 )
 
-PROFILES = {p.name: p for p in (_SMOKE, _CPU, _GPU, _SMOLLM2, _SMOLLM2_SMOKE, _SMOLLM2_GPU)}
+PROFILES = {p.name: p for p in (_SMOKE, _CPU, _CPU_SEEDS, _GPU, _SMOLLM2, _SMOLLM2_SMOKE, _SMOLLM2_GPU)}
 
 
 def checkpoint_profile(target: str, drafts) -> Profile:
@@ -435,8 +524,8 @@ def checkpoint_profile(target: str, drafts) -> Profile:
 
 
 def get_profile(name: str, extra: dict | None = None) -> Profile:
-    """The profile called ``name``: built in (``smoke``, ``cpu``, ``gpu``) or in ``extra``
-    (profiles read from a file by :func:`sdsl_lib.measurement.profile_file.load_profile_file`)."""
+    """The profile called ``name``: built in (:data:`PROFILES`: ``smoke``, ``cpu``, ``cpu-seeds``, ``gpu``, ...)
+    or in ``extra`` (profiles read from a file by :func:`sdsl_lib.measurement.profile_file.load_profile_file`)."""
     known = {**PROFILES, **(extra or {})}
     if name not in known:
         raise ValueError(f"profile must be one of {sorted(known)}, got {name!r}")

@@ -30,6 +30,8 @@ def _toml(body):
 # (argv, environment, profile file text or None, what the one line must contain)
 CASES = [
     (["--profile", "nope"], {}, None, "argument --profile: must be one of"),
+    (["--profile", "cpu-seeds"], {}, None, "argument --profile: profile 'cpu-seeds'.models must hold at least one"),
+    (["--profile", "cpu-seeds", "--stage", "alpha"], {}, None, "a profile without a target can run only --stage train"),
     (["--stage", "bogus"], {}, None, "argument --stage: invalid choice: 'bogus'"),
     (["--stage"], {}, None, "argument --stage: expected one argument"),
     (["--bogus"], {}, None, "unrecognized arguments: --bogus"),

@@ -52,7 +52,73 @@ train_tokens = 1000000
 
 def test_built_in_profiles_obey_the_rules():
     for p in PROFILES.values():
-        assert profile_file.validate_profile(p) is p
+        # A drafts-only profile (the seed replicates) obeys the rules of a train-only run.
+        stages = None if p.targets else ("train",)
+        assert profile_file.validate_profile(p, stages=stages) is p
+
+
+def test_a_profile_without_a_target_may_run_stage_train_alone():
+    seeds = get_profile("cpu-seeds")
+    assert seeds.drafts and not seeds.targets
+    assert profile_file.validate_profile(seeds, stages=("train",)) is seeds
+    for stages in (None, ("all",), ("train", "alpha"), ()):
+        with pytest.raises(ValueError, match=r"one target \(a profile without a target can run only --stage train\)"):
+            profile_file.validate_profile(seeds, stages=stages)
+    # The relaxation is for missing targets only: every other rule still holds on a train-only run.
+    bad = dataclasses.replace(seeds, models=(dataclasses.replace(seeds.models[0], name="a/b"),))
+    with pytest.raises(ValueError, match="must not hold '/'"):
+        profile_file.validate_profile(bad, stages=("train",))
+    empty = dataclasses.replace(seeds, models=())
+    with pytest.raises(ValueError, match="at least one draft"):
+        profile_file.validate_profile(empty, stages=("train",))
+
+
+def test_seed_replicates_differ_by_name_and_seed_only_and_replicate_0_is_the_cpu_draft():
+    from types import SimpleNamespace
+
+    from sdsl_lib.measurement import profiles
+    from sdsl_lib.measurement.models import model_seed
+    from sdsl_lib.measurement.stages import train
+
+    cpu, seeds = get_profile("cpu"), get_profile("cpu-seeds")
+    bases = [d.name for d in cpu.drafts]
+    assert [m.name for m in seeds.models] == bases + [f"{b}.r1" for b in bases] + [f"{b}.r2" for b in bases]
+    assert all(m.role == "draft" for m in seeds.models)
+    for m in seeds.models:
+        base, r = profiles.replicate_of(m.name)
+        assert profiles.replicate_name(base, r) == m.name
+        # Same shape, tokens, learning rate and family as the cpu draft: only the name differs.
+        assert dataclasses.replace(m, name=base) == cpu.model(base)
+    # The seed comes from the name, so every replicate trains from its own seed.
+    assert len({model_seed(seeds.seed, m.name) for m in seeds.models}) == len(seeds.models)
+    assert (seeds.vocab_size, seeds.seed, seeds.train) == (cpu.vocab_size, cpu.seed, cpu.train)
+    # Replicate 0's train fingerprint (settings and code) is the cpu draft's; replicate 1's is not.
+    code = {"code_fingerprint": lambda modules: "code"}
+    cpu_ctx, seeds_ctx = SimpleNamespace(profile=cpu, **code), SimpleNamespace(profile=seeds, **code)
+    for name in bases:
+        assert train.fingerprint(seeds_ctx, seeds.model(name)) == train.fingerprint(cpu_ctx, cpu.model(name))
+        assert train.fingerprint(seeds_ctx, seeds.model(f"{name}.r1")) != train.fingerprint(cpu_ctx, cpu.model(name))
+    # A replicate name is a valid model name and a plain folder name.
+    assert profile_file.validate_profile(seeds, stages=("train",)) is seeds
+    assert all("/" not in m.name and "__" not in m.name for m in seeds.models)
+
+
+def test_replicate_names_parse_back_and_bad_replicates_are_refused():
+    from sdsl_lib.measurement import profiles
+
+    assert profiles.replicate_of("d0-48x2") == ("d0-48x2", 0)
+    assert profiles.replicate_of("d0-48x2.r12") == ("d0-48x2", 12)
+    assert profiles.replicate_of("v1.5.r3") == ("v1.5", 3)
+    for name in ("x.r0", "x.r", "x.r01", "x.rb", ".r2x"):
+        assert profiles.replicate_of(name) == (name, 0), name
+    with pytest.raises(ValueError, match="r must be an integer >= 0"):
+        profiles.replicate_name("d", -1)
+    with pytest.raises(ValueError, match="base must not itself name a replicate"):
+        profiles.replicate_name("d.r1", 1)
+    with pytest.raises(ValueError, match="n_replicates must be an integer >= 1"):
+        profiles.replicate_specs(get_profile("cpu").drafts, 0)
+    one = profiles.replicate_specs(get_profile("cpu").drafts, 1)
+    assert one == get_profile("cpu").drafts
 
 
 def test_a_toml_profile_inherits_its_base_and_overrides_what_it_names(tmp_path):

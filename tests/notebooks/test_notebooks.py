@@ -243,8 +243,20 @@ def _check_08(r):
     assert r["table5_max_rel_nstar_gap"] < 1e-3
 
 
+def _check_14(r):
+    # the smoke run reads the synthetic three-engine fixture, so the three-engine section must have run
+    e = r["three_engines"]
+    assert e is not None and e["engines"] == ["ours", "hf", "vllm"]
+    assert "fig14_engines_smollm2.png" in r["figures"] and "fig14_engines_smollm2.pdf" in r["figures"]
+    claims = [v["claim"] for v in r["verdicts"]]
+    assert len(claims) == 7 and any("alpha" in c and "equals our loop's" in c for c in claims)
+    assert {v["outcome"] for v in r["verdicts"]} <= {"supported", "contradicted", "inconclusive"}
+    assert set(e["prediction_error"]) == {"ours, batch 1", "hf, batch 1", "vllm, batch 1", "vllm, batch 8"}
+
+
 CHECKS = {
-    f.__name__[-2:]: f for f in (_check_01, _check_02, _check_03, _check_04, _check_05, _check_06, _check_07, _check_08)
+    f.__name__[-2:]: f
+    for f in (_check_01, _check_02, _check_03, _check_04, _check_05, _check_06, _check_07, _check_08, _check_14)
 }
 
 

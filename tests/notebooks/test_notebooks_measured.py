@@ -79,6 +79,19 @@ def test_10_ladder_smoke(smoke_runs):
     assert r["law_draws"]["unit"] == "model" and len(r["law_draws"]["draws"]) == 20
     assert _finite(r["law_rmse_log_loss"])
     assert {"ladder_smoke_loss_curves.png", "ladder_smoke_law_fit.png"} <= set(r["figures"])
+    # The seeds section ran on the smoke seeds table (notebooks/smoke/10_ladder_seeds): per-size
+    # spread, two-level slopes, and verdicts whose interval resampled sizes and seeds.
+    seeds = r["seeds"]
+    assert seeds["present"] is True and "ladder_smoke_seeds.png" in r["figures"]
+    assert seeds["n_seeds"] == {"d-xs": 3, "d-s": 3, "t-s": 2}
+    assert seeds["replicate0_max_abs_gap_nats"] == 0.0  # replicate 0 is the smoke row itself
+    assert seeds["slope_per_decade"] and all(iv["unit"] == "model+seed" for iv in seeds["slope_per_decade"].values())
+    assert all(_finite(nz["seed_sd"]) and nz["seed_sd"] > 0 for nz in seeds["noise"].values())
+    assert len(seeds["law_by_replicate"]) == 3
+    seeded = [v for v in r["verdicts"] if v["unit"] == "model+seed"]
+    assert len(seeded) == len(seeds["pooled_slope_per_decade"]) + len(seeds["slope_per_decade"])
+    assert all(v["one_seed"] is False for v in seeded)  # every smoke size has 2 or 3 seeds
+    assert all(v["one_seed"] is True for v in r["verdicts"] if "exponent" in v["claim"])
 
 
 @pytest.mark.slow
