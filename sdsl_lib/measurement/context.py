@@ -48,6 +48,7 @@ class Context:
         self.stage_code: str | None = None
         self.threads_source = "profile"
         self._models: dict = {}
+        self._ready: dict = {}
         self._code: dict = {}
         self._git = git_state()
         #: On a real target (``profile.real``): its tokenizer, checkpoints and workload replace the
@@ -102,10 +103,21 @@ class Context:
         return {m.name: self.train_fingerprint(m.name) for m in self.profile.models}
 
     def model(self, name: str, timing: bool = False):
-        """Trained model ``name`` on the device; a checkpoint that cannot be loaded is moved aside and retrained.
+        """Trained model ``name`` on the device, ready for the decoding loops with the profile's forward.
 
         ``timing``: on a real target, the target in the profile's timing dtype (bf16) instead of fp32.
+        ``profile.measure.forward`` chooses the forward (:func:`sdsl_lib.measurement.lean_llama.with_forward`);
+        :func:`sdsl_lib.measurement.lean_llama.hf_model` gives back the transformers model (HF's own
+        assisted generation runs that one). A checkpoint that cannot be loaded is moved aside and retrained.
         """
+        from sdsl_lib.measurement.lean_llama import with_forward
+
+        key = (name, timing)
+        if key not in self._ready:  # packing the lean weights once per model and dtype
+            self._ready[key] = with_forward(self._trained_model(name, timing), self.profile.measure.forward)
+        return self._ready[key]
+
+    def _trained_model(self, name: str, timing: bool):
         if self.real is not None:
             spec = self.profile.model(name)
             dtype = self.profile.real.timing_dtype if timing and spec.role == "target" else "fp32"
@@ -161,11 +173,21 @@ class Context:
             hardware=timing.hardware_info(self.device),
             torch_threads=torch.get_num_threads(),
             torch_threads_source=self.threads_source,
+            forward_by_model=self._forwards(),
             **self._data_provenance(),
             split=self.split,
             **self._git,
             **extra,
         )
+
+    def _forwards(self) -> dict:
+        """The forward each model loaded by this run went through (``"auto"`` may keep one on HF)."""
+        from sdsl_lib.measurement.lean_llama import LeanLlama
+
+        return {
+            f"{n}{' (timing)' if t else ''}": "lean" if isinstance(m, LeanLlama) else "hf"
+            for (n, t), m in self._ready.items()
+        }
 
     def _data_provenance(self) -> dict:
         if self.real is None:

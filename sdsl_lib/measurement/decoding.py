@@ -59,6 +59,7 @@ from sdsl_lib.measurement.kv_cache import (  # noqa: F401
     _Runner,
     _sync,
     _vocab_size,
+    runner_for,
 )
 
 __all__ = [
@@ -245,7 +246,7 @@ def autoregressive_generate(
         return torch.multinomial(_probs(logits, temperature), 1, generator=generator)
 
     with torch.inference_mode(), _eval_mode(model):
-        run = _Runner(model)
+        run = runner_for(model)
         _sync(device)
         t0 = time.perf_counter()
         logits = run(prompt, keep_last=True)
@@ -357,7 +358,7 @@ def speculative_generate(
     out = torch.empty(max_new_tokens, dtype=torch.long, device=device)
 
     with torch.inference_mode(), _eval_mode(target, draft):
-        t_run, d_run = _Runner(target), _Runner(draft)
+        t_run, d_run = runner_for(target), runner_for(draft)
         _sync(device)
         t_start = time.perf_counter()
         # Prefill everything but the last prompt token: the target scores it together with the

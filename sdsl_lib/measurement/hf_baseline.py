@@ -65,6 +65,10 @@ def hf_assisted_generate(target, draft, input_ids, gamma: int, max_new_tokens: i
         raise ValueError(f"gamma must be an int >= 1, got {gamma!r}")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+    from sdsl_lib.measurement.lean_llama import hf_model
+
+    # HF's generate runs the transformers forward even when our loop runs the lean one.
+    target, draft = hf_model(target), hf_model(draft)
     device = _device_of(target)
     ids = input_ids.view(1, -1).to(device)
     config = copy.deepcopy(target.generation_config)
@@ -94,7 +98,9 @@ def compare_with_hf(
 
     Parameters
     ----------
-    target, draft : transformers causal LMs sharing a vocabulary, on the same device.
+    target, draft : transformers causal LMs sharing a vocabulary, on the same device. Either may be
+        a :class:`~sdsl_lib.measurement.lean_llama.LeanLlama`: our loop then runs the lean forward,
+        HF's assisted generation the transformers model inside it.
     prompts : sequence of torch.LongTensor, each (T,) or (1, T)
     gamma : int
         Lookahead, :math:`\\ge 1`.

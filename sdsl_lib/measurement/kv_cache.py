@@ -18,6 +18,7 @@ from sdsl_lib.measurement.timing import sync as _sync
 
 __all__ = [
     "_Runner",
+    "runner_for",
     "_device_of",
     "_sync",
     "_eval_mode",
@@ -76,6 +77,17 @@ class _Runner:
         if remove > 0:
             self.cache.crop(-remove)
             self.length = length
+
+
+def runner_for(model: torch.nn.Module):
+    """The KV-cached runner the decoding loops feed ``model`` through.
+
+    A :class:`~sdsl_lib.measurement.lean_llama.LeanLlama` hands out its own lean runner; any other
+    model runs through its transformers forward (:class:`_Runner`). Both have the same interface:
+    ``runner(ids, keep_last) -> float32 logits``, ``runner.crop_to(length)``, ``runner.length``.
+    """
+    make = getattr(model, "runner", None)
+    return make() if callable(make) else _Runner(model)
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:

@@ -82,6 +82,7 @@ _RULES = {
         "hf_gammas": ("ints", 1, 64),
         "hf_prompts": ("int", 1, _INF),
         "hf_repeats": ("int", 1, _INF),
+        "forward": ("str", 0, 0),
     },
     ModelSpec: {
         "name": ("str", 0, 0),
@@ -183,6 +184,10 @@ def validate_profile(p: Profile, where: str | None = None, stages=None) -> Profi
     _check_fields(p.measure, f"{where}.measure")
     _check_models(p, where, train_only)
     m = p.measure
+    from sdsl_lib.measurement.lean_llama import FORWARDS
+
+    if m.forward not in FORWARDS:
+        raise ValueError(f"{where}.measure.forward must be one of {FORWARDS}, got {m.forward!r}")
     drafts, targets = {d.name for d in p.drafts}, {t.name for t in p.targets}
     for i, spec in enumerate(m.hf_pairs):
         d, _, t = spec.partition("/")

@@ -109,6 +109,11 @@ class MeasureSpec:
     hf_gammas: tuple = (1, 3, 5)
     hf_prompts: int = 4
     hf_repeats: int = 1
+    #: The forward our decoding loop, the cost calibration and the baseline run the models through
+    #: (:mod:`sdsl_lib.measurement.lean_llama`): ``"hf"`` (transformers), ``"lean"`` (packed
+    #: weights, preallocated cache; Llama only) or ``"auto"`` (lean where supported). HF assisted
+    #: generation always runs the transformers forward.
+    forward: str = "hf"
 
 
 @dataclass(frozen=True)
@@ -425,7 +430,7 @@ _SMOLLM2 = Profile(
         alpha_window_len=224,
         tar_prompts=4,
         tar_new_tokens=48,
-        tput_prompts=8,
+        tput_prompts=12,
         tput_new_tokens=64,
         prompt_len=64,
         calib_prefix_len=64,
@@ -433,7 +438,9 @@ _SMOLLM2 = Profile(
         calib_repeats=15,
         hf_pairs=("best",),
         hf_gammas=(1, 3, 5),
-        hf_prompts=4,
+        hf_prompts=8,
+        hf_repeats=2,
+        forward="auto",
     ),  # fmt: skip
     vocab_size=49152,
     real=RealSpec(
@@ -458,7 +465,7 @@ _SMOLLM2_SMOKE = Profile(
     ),
     train=_SMOKE_TRAIN,
     # The smoke ladder's measurement, with windows long enough for the chat prompt and its continuation.
-    measure=dataclasses.replace(_SMOKE.measure, alpha_window_len=96),
+    measure=dataclasses.replace(_SMOKE.measure, alpha_window_len=96, forward="auto"),
     vocab_size=512,
     real=RealSpec(
         workload="smollm2-smoke",

@@ -121,21 +121,17 @@ def forward_latency(
     -------
     ndarray, shape (repeats, max_tokens): seconds per call, column T-1 for T new tokens.
     """
-    from transformers import DynamicCache
-
-    from sdsl_lib.measurement.kv_cache import cache_kwarg
+    # The runner the decoding loops use (lean or HF forward, float32 logits): the costs
+    # calibrated here are the costs the loop pays.
+    from sdsl_lib.measurement.kv_cache import runner_for
 
     if max_tokens < 1 or repeats < 1:
         raise ValueError(f"max_tokens and repeats must be >= 1, got {max_tokens}, {repeats}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
-    try:
-        cache = DynamicCache(config=model.config)
-    except TypeError:
-        cache = DynamicCache()
-    kw = cache_kwarg(model)
+    run = runner_for(model)
     prefix = prefix.to(device)
-    model(input_ids=prefix, use_cache=True, **{kw: cache})
+    run(prefix, keep_last=True)
     g = torch.Generator().manual_seed(0)
     vocab = model.config.vocab_size
     new = torch.randint(0, vocab, (1, max_tokens), generator=g).to(device)
@@ -144,12 +140,12 @@ def forward_latency(
         for t in range(1, max_tokens + 1):
             sync(device)
             t0 = time.perf_counter()
-            logits = model(input_ids=new[:, :t], use_cache=True, **{kw: cache}).logits
+            logits = run(new[:, :t], keep_last=False)
             # Reading a value forces the computation to finish (and, on CUDA, to leave the queue).
-            logits[0, -1, 0].item()
+            logits[-1, 0].item()
             sync(device)
             out[r, t - 1] = time.perf_counter() - t0
-            cache.crop(-t)  # negative: drop the t new positions (transformers 4.x and 5.x)
+            run.crop_to(prefix.shape[1])  # every call sees the same prefix
     return out[warmup:]
 
 

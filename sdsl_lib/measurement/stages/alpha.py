@@ -32,7 +32,7 @@ CODE = (
     "sdsl_lib.laws.acceptance",
 )
 #: The measure settings an alpha unit depends on.
-SETTINGS = ("gammas", "alpha_windows", "alpha_window_len", "tar_prompts", "tar_new_tokens", "prompt_len")
+SETTINGS = ("gammas", "alpha_windows", "alpha_window_len", "tar_prompts", "tar_new_tokens", "prompt_len", "forward")
 
 _ESTIMATES = (
     "alpha_tf",

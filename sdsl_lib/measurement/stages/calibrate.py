@@ -18,7 +18,7 @@ from sdsl_lib.measurement import timing
 __all__ = ["CODE", "SETTINGS", "UNIT", "fingerprint", "run", "merge"]
 
 CODE = ("sdsl_lib.measurement.stages.calibrate", "sdsl_lib.measurement.context", "sdsl_lib.measurement.timing")
-SETTINGS = ("calib_prefix_len", "calib_max_tokens", "calib_repeats")
+SETTINGS = ("calib_prefix_len", "calib_max_tokens", "calib_repeats", "forward")
 UNIT = "all_models"
 
 

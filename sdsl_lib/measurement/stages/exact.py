@@ -37,7 +37,7 @@ CODE = (
     "sdsl_lib.measurement.decoding",
     "sdsl_lib.measurement.kv_cache",
 )
-SETTINGS = ("gammas", "tput_new_tokens")
+SETTINGS = ("gammas", "tput_new_tokens", "forward")
 MIN_EXPECTED = 5.0
 ALPHA_LEVEL = 0.01
 _CHI2_GAMMA = 2

@@ -23,7 +23,7 @@ CODE = (
     "sdsl_lib.measurement.decoding",
     "sdsl_lib.measurement.kv_cache",
 )
-SETTINGS = ("hf_prompts", "hf_repeats", "tput_new_tokens", "prompt_len")
+SETTINGS = ("hf_prompts", "hf_repeats", "tput_new_tokens", "prompt_len", "forward")
 _RENAME = {
     "ratio_median": "ours_over_hf_speed_ratio_median",
     "ratio_ci95_lower": "ours_over_hf_speed_ratio_p025",

@@ -32,7 +32,7 @@ CODE = (
     "sdsl_lib.measurement.decoding",
     "sdsl_lib.measurement.kv_cache",
 )
-SETTINGS = ("gammas", "tput_prompts", "tput_new_tokens", "prompt_len")
+SETTINGS = ("gammas", "tput_prompts", "tput_new_tokens", "prompt_len", "forward")
 
 
 def fingerprint(ctx, draft: str, target: str) -> str:
