@@ -45,7 +45,7 @@ def step_costs(model, prefix, repeats: int) -> dict:
         for t in (1, 4):
             new = prefix[:, :t]
 
-            def once(new=new):
+            def once(new=new, run=run):
                 run(new, keep_last=False)
                 run.crop_to(prefix.shape[1])
 
