@@ -29,6 +29,7 @@
 # meaningless, code paths the same).
 
 # %%
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -122,6 +123,13 @@ acc[["draft", "n_params", "val_ppl", "alpha_tf", "greedy_match_tf", "alpha_tar",
 # same interleaved block; prompts with a call taken under load are left out by the stage's summaries,
 # and here too (`sdsl_lib.analysis.throughput.drop_load_flagged`, the same rule).
 #
+# **One forward on both sides.** The target alone and speculative decoding run the models through
+# the same forward, the profile's `measure.forward`: on `smollm2` that is `auto`, the lean Llama
+# forward of `sdsl_lib.measurement.lean_llama` (the same weights; q/k/v and gate/up as one product
+# each, a preallocated cache) for every Llama model, the transformers forward for anything else. So a
+# faster forward speeds up the denominator as much as the numerator, and the speed-up is not inflated
+# by a slow baseline. The sidecar records which forward each model ran:
+#
 # **The best configuration, held out.** Picking the (draft, $\gamma$) with the highest median and
 # reporting that median on the same prompts is biased upward (a maximum of noisy medians: the
 # winner's curse). Rule, fixed before the data (`sdsl_lib.analysis.throughput.heldout_best_speedup`):
@@ -135,6 +143,11 @@ acc[["draft", "n_params", "val_ppl", "alpha_tf", "greedy_match_tf", "alpha_tar",
 # prompt; fewer than 4 prompts: no interval). The in-sample maximum is shown beside it, labelled
 # optimistic; the verdict reads the held-out one.
 
+
+# %%
+side = json.loads((data / "throughput.csv.json").read_text())
+forward = side.get("config", {}).get("measure", {}).get("forward", "hf (not recorded: measured before the setting)")
+print(f"measure.forward = {forward}; per model:", side.get("forward_by_model", "not recorded"))
 
 # %%
 lookup = set(models.index[models.n_params == 0])  # the prompt-lookup draft (no parameters)
