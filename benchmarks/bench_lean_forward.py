@@ -73,17 +73,22 @@ def main(argv=None) -> int:
     prompts = workload.load_workload(workload.committed_dir("smollm2")).eval_prompts()[: args.prompts]
     prompts = [torch.as_tensor(p, dtype=torch.long)[None, :] for p in prompts]
     draft = real_target.load_checkpoint(args.draft, "fp32")
-    print(f"threads {args.threads}; draft {args.draft}; gamma {args.gamma}; {len(prompts)} prompts x {args.new_tokens} tokens")
+    print(
+        f"threads {args.threads}; draft {args.draft}; gamma {args.gamma}; {len(prompts)} prompts x {args.new_tokens} tokens"
+    )
     for dtype in ("bf16", "fp32"):
         target = real_target.load_checkpoint(real_target.checkpoint_dir(dtype, download=False), dtype)
         with CpuLoad() as load:
             costs = step_costs(target, prompts[0], args.repeats)
-        print(f"[{dtype}] step cost ms " + ", ".join(f"{k} {v:.1f}" for k, v in costs.items()), f"(other load {load.other_cores:.2f} cores)")
+        print(
+            f"[{dtype}] step cost ms " + ", ".join(f"{k} {v:.1f}" for k, v in costs.items()),
+            f"(other load {load.other_cores:.2f} cores)",
+        )
         pairs = {"hf": (target, draft), "lean": (LeanLlama(target), LeanLlama(draft))}
         times = {(e, kind): [] for e in pairs for kind in ("ar", "sd")}
         worst = 0.0
         for k, prompt in enumerate(prompts):
-            for e in (("hf", "lean") if k % 2 == 0 else ("lean", "hf")):
+            for e in ("hf", "lean") if k % 2 == 0 else ("lean", "hf"):
                 t, d = pairs[e]
                 with CpuLoad() as load:
                     _, ar = autoregressive_generate(t, prompt, args.new_tokens)

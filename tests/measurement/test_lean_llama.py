@@ -137,7 +137,11 @@ def test_forward_latency_times_the_lean_runner():
 
 @pytest.mark.parametrize(
     "extra, name",
-    [({"mlp_bias": True}, "mlp_bias"), ({"attention_bias": True}, "attention_bias"), ({"hidden_act": "gelu"}, "hidden_act")],
+    [
+        ({"mlp_bias": True}, "mlp_bias"),
+        ({"attention_bias": True}, "attention_bias"),
+        ({"hidden_act": "gelu"}, "hidden_act"),
+    ],
 )
 def test_unsupported_llamas_are_refused_by_name(extra, name):
     model = _llama(**extra)
