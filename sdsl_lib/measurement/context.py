@@ -112,15 +112,23 @@ class Context:
         """
         from sdsl_lib.measurement.lean_llama import with_forward
 
-        key = (name, timing)
+        key = (name, self._dtype(name, timing))
         if key not in self._ready:  # packing the lean weights once per model and dtype
             self._ready[key] = with_forward(self._trained_model(name, timing), self.profile.measure.forward)
         return self._ready[key]
 
+    def _dtype(self, name: str, timing: bool) -> str | None:
+        """The dtype model ``name`` is loaded in: on a real target, the timing dtype for a timed
+        target and fp32 otherwise; None on the ladder (models load as saved)."""
+        if self.real is None:
+            return None
+        timed_target = timing and self.profile.model(name).role == "target"
+        return self.profile.real.timing_dtype if timed_target else "fp32"
+
     def _trained_model(self, name: str, timing: bool):
         if self.real is not None:
             spec = self.profile.model(name)
-            dtype = self.profile.real.timing_dtype if timing and spec.role == "target" else "fp32"
+            dtype = self._dtype(name, timing)
             key = (name, dtype)
             if key not in self._models:
                 from sdsl_lib.measurement.stages import train_real
@@ -185,8 +193,8 @@ class Context:
         from sdsl_lib.measurement.lean_llama import LeanLlama
 
         return {
-            f"{n}{' (timing)' if t else ''}": "lean" if isinstance(m, LeanLlama) else "hf"
-            for (n, t), m in self._ready.items()
+            f"{n}{f' ({d})' if d else ''}": "lean" if isinstance(m, LeanLlama) else "hf"
+            for (n, d), m in self._ready.items()
         }
 
     def _data_provenance(self) -> dict:

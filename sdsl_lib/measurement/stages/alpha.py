@@ -29,6 +29,7 @@ CODE = (
     "sdsl_lib.measurement.context",
     "sdsl_lib.measurement.decoding",
     "sdsl_lib.measurement.kv_cache",
+    "sdsl_lib.measurement.lean_llama",
     "sdsl_lib.laws.acceptance",
 )
 #: The measure settings an alpha unit depends on.

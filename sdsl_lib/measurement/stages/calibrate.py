@@ -17,7 +17,14 @@ from sdsl_lib.measurement import timing
 
 __all__ = ["CODE", "SETTINGS", "UNIT", "fingerprint", "run", "merge"]
 
-CODE = ("sdsl_lib.measurement.stages.calibrate", "sdsl_lib.measurement.context", "sdsl_lib.measurement.timing")
+# kv_cache and lean_llama: the runner forward_latency times is the one the decoding loop uses.
+CODE = (
+    "sdsl_lib.measurement.stages.calibrate",
+    "sdsl_lib.measurement.context",
+    "sdsl_lib.measurement.timing",
+    "sdsl_lib.measurement.kv_cache",
+    "sdsl_lib.measurement.lean_llama",
+)
 SETTINGS = ("calib_prefix_len", "calib_max_tokens", "calib_repeats", "forward")
 UNIT = "all_models"
 

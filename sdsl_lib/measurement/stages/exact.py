@@ -36,6 +36,7 @@ CODE = (
     "sdsl_lib.measurement.context",
     "sdsl_lib.measurement.decoding",
     "sdsl_lib.measurement.kv_cache",
+    "sdsl_lib.measurement.lean_llama",
 )
 SETTINGS = ("gammas", "tput_new_tokens", "forward")
 MIN_EXPECTED = 5.0

@@ -22,6 +22,7 @@ CODE = (
     "sdsl_lib.measurement.hf_baseline",
     "sdsl_lib.measurement.decoding",
     "sdsl_lib.measurement.kv_cache",
+    "sdsl_lib.measurement.lean_llama",
 )
 SETTINGS = ("hf_prompts", "hf_repeats", "tput_new_tokens", "prompt_len", "forward")
 _RENAME = {

@@ -31,6 +31,7 @@ CODE = (
     "sdsl_lib.measurement.context",
     "sdsl_lib.measurement.decoding",
     "sdsl_lib.measurement.kv_cache",
+    "sdsl_lib.measurement.lean_llama",
 )
 SETTINGS = ("gammas", "tput_prompts", "tput_new_tokens", "prompt_len", "forward")
 

@@ -46,6 +46,7 @@ CODE = (
     "sdsl_lib.engines.crosswalk",
     "sdsl_lib.measurement.decoding",
     "sdsl_lib.measurement.kv_cache",
+    "sdsl_lib.measurement.lean_llama",
     "sdsl_lib.measurement.distill",
 )
 DEFAULT_BATCH_SIZES = (1, 8)
