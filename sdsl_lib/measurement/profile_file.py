@@ -19,6 +19,9 @@ with ``my_ladder.toml``::
     [profiles.mine.measure] # any field of MeasureSpec
     gammas = [1, 2, 3]
 
+    [profiles.mine.real]    # any field of RealSpec (real-target profiles: base = "smollm2", ...)
+    workload = "smollm2-r5" # data/workloads/<name>
+
     [[profiles.mine.models]] # replaces the base's models; d_ff defaults to ~8/3 d_model
     name = "d-xs"
     role = "draft"
@@ -39,7 +42,7 @@ import math
 import os
 from pathlib import Path
 
-from sdsl_lib.measurement.profiles import PROFILES, MeasureSpec, ModelSpec, Profile, TrainSpec, _ff
+from sdsl_lib.measurement.profiles import PROFILES, MeasureSpec, ModelSpec, Profile, RealSpec, TrainSpec, _ff
 
 __all__ = ["load_profile_file", "profile_from_dict", "validate_profile", "FAMILIES_KNOWN"]
 
@@ -95,6 +98,24 @@ _RULES = {
         "lr": ("float", 1e-12, 1.0),
         "family": ("str", 0, 0),
     },
+    RealSpec: {
+        "workload": ("str", 0, 0),
+        "head_vocab": ("int", 0, 1_000_000),
+        "loss": ("str", 0, 0),
+        "soft_weight": ("float", 0, 1),
+        "top_k": ("int", 1, 4096),
+        "init": ("str", 0, 0),
+        "timing_dtype": ("str", 0, 0),
+        "sampled_temperature": ("float", 1e-6, 100),
+        "exact_prompts": ("int", 1, _INF),
+        "chi2_draws": ("int", 1, _INF),
+        "load_limit_cores": ("float", 0, _INF),
+        "gen_eval": ("int", 1, _INF),
+        "gen_train": ("int", 1, _INF),
+        "gen_sampled": ("int", 0, _INF),
+        "gen_max_new": ("int", 1, 4096),
+        "gen_min_distinct": ("float", 0, 1),
+    },
     Profile: {
         "name": ("str", 0, 0),
         "vocab_size": ("int", 260, 1_000_000),
@@ -129,6 +150,19 @@ def _check_fields(obj, where: str) -> None:
         if value is None and name == "eval_windows_final":
             continue  # None: every window of the split
         _check_value(value, rule, f"{where}.{name}")
+
+
+#: The RealSpec fields that take one of a few words.
+_REAL_CHOICES = {"loss": ("hard", "soft", "mix"), "init": ("rand", "pca"), "timing_dtype": ("bf16", "fp32")}
+
+
+def _check_real(r: RealSpec, where: str) -> None:
+    _check_fields(r, where)
+    for name, choices in _REAL_CHOICES.items():
+        if getattr(r, name) not in choices:
+            raise ValueError(f"{where}.{name} must be one of {choices}, got {getattr(r, name)!r}")
+    if "/" in r.workload or r.workload.startswith("."):
+        raise ValueError(f"{where}.workload must name a folder of data/workloads (no '/'), got {r.workload!r}")
 
 
 def _check_models(p: Profile, where: str, train_only: bool = False) -> None:
@@ -183,6 +217,8 @@ def validate_profile(p: Profile, where: str | None = None, stages=None) -> Profi
     _check_fields(p.train, f"{where}.train")
     _check_fields(p.measure, f"{where}.measure")
     _check_models(p, where, train_only)
+    if p.real is not None:
+        _check_real(p.real, f"{where}.real")
     m = p.measure
     from sdsl_lib.measurement.lean_llama import FORWARDS
 
@@ -228,6 +264,13 @@ def profile_from_dict(name: str, data: dict, where: str) -> Profile:
     base = PROFILES.get(base_name) if base_name else None
     train = _build(TrainSpec, data.pop("train", {}), f"{where}.train", base.train if base else None)
     measure = _build(MeasureSpec, data.pop("measure", {}), f"{where}.measure", base.measure if base else None)
+    raw_real, real = data.pop("real", None), {}
+    if raw_real is not None:
+        if not isinstance(raw_real, dict):
+            raise ValueError(f"{where}.real must be a table ([profiles.{name}.real])")
+        if base is None or base.real is None:
+            raise ValueError(f"{where}.real needs a real-target base profile (base = 'smollm2', 'smollm2-smoke', ...)")
+        real = {"real": _build(RealSpec, raw_real, f"{where}.real", base.real)}
     raw_models = data.pop("models", None)
     if raw_models is None and base is None:
         raise ValueError(f"{where}.models is required (a list of tables) when no base profile is given")
@@ -238,13 +281,13 @@ def profile_from_dict(name: str, data: dict, where: str) -> Profile:
         if raw_models is not None
         else base.models
     )
-    fields = {f.name for f in dataclasses.fields(Profile)} - {"name", "models", "train", "measure"}
+    fields = {f.name for f in dataclasses.fields(Profile)} - {"name", "models", "train", "measure", "real"}
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ValueError(
-            f"{where}.{unknown[0]} is not a setting (known: base, models, train, measure, {', '.join(sorted(fields))})"
+            f"{where}.{unknown[0]} is not a setting (known: base, models, train, measure, real, {', '.join(sorted(fields))})"
         )
-    kw = dict(name=name, models=models, train=train, measure=measure, **data)
+    kw = dict(name=name, models=models, train=train, measure=measure, **real, **data)
     p = dataclasses.replace(base, **kw) if base is not None else Profile(**kw)
     return validate_profile(p, where)
 

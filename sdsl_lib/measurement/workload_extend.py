@@ -18,6 +18,10 @@ in increasing prompt id), beside ``settings.json`` (target, seed, temperature, b
 and a hash of the base's train prompts). A rerun reuses the rounds whose settings match and refuses
 a folder made with other settings; round ``r`` does not depend on the number of rounds asked for,
 so ``--rounds 4`` after 3 generates one. The target is loaded only when a round is missing.
+The rounds a workload already records are themselves a cache: when the record's settings equal the
+command's (seed, temperature, batch, new tokens, dtype), they are written to ``--cache`` as round
+files before anything is generated, so on a fresh machine ``--rounds 8`` on the committed 3-round
+workload generates rounds 3-7 only.
 
 Exit status: 0 done, 2 bad input (one line naming the argument), 130 interrupted (finished rounds
 are kept; rerun the same command).
@@ -189,6 +193,50 @@ def open_cache(cache: Path, settings: dict, adopt: bool = False) -> Path:
     return cache
 
 
+def _recorded_seed(ext: dict) -> int | None:
+    """The base seed of a recorded extension (an int, or the leading int of its "2000 + ..." text)."""
+    seed = ext.get("seed")
+    if isinstance(seed, int):
+        return seed
+    head = str(seed).split(" ", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def seed_cache_from_record(wl: workload.Workload, base: workload.Workload, cache: Path, args) -> list[int]:
+    """Write the rounds ``wl`` records (its extension) to ``cache`` as round files; return those written.
+
+    Only when the record was made with the command's settings (otherwise its rounds are other
+    tokens and nothing is written) and only for rounds not cached yet. Round ``r`` is the ``r``-th
+    block of the recorded tail: one continuation per train prompt, in increasing prompt id.
+    """
+    ext = wl.sidecar.get("settings", {}).get("extension")
+    if not ext:
+        return []
+    dtypes = {"bf16": "bfloat16", "fp32": "float32"}
+    same = (
+        _recorded_seed(ext) == args.seed
+        and float(np.float32(ext.get("temperature", -1))) == float(np.float32(args.temperature))
+        and int(ext.get("batch", -1)) == args.batch
+        and int(ext.get("max_new_tokens", -1)) == args.max_new
+        and ext.get("dtype") in (args.dtype, dtypes[args.dtype])
+    )
+    if not same:
+        return []
+    n_train = len({s.prompt_id for s in base.select("train")})
+    tail = wl.seqs[len(base.seqs) :]
+    written = []
+    for r in range(int(ext["rounds"])):
+        part = Path(cache) / f"round_{r}.npz"
+        if part.is_file():
+            continue
+        conts = [np.asarray(s.cont, dtype=np.int64) for s in tail[r * n_train : (r + 1) * n_train]]
+        tmp = part.with_name(part.stem + ".part.npz")
+        np.savez(tmp, tokens=np.concatenate(conts), offsets=np.cumsum([0] + [len(c) for c in conts]))
+        tmp.replace(part)
+        written.append(r)
+    return written
+
+
 def _target_identity(args: argparse.Namespace) -> str:
     from sdsl_lib.measurement import real_target
 
@@ -265,6 +313,9 @@ def run(args: argparse.Namespace, load_target=None, argv=None) -> Path:
         args.cache if args.cache is not None else cache_dir() / "workload_extend" / Path(args.workload).resolve().name
     )
     open_cache(cache, cache_settings(base, identity, args), args.adopt_cache)
+    reused = seed_cache_from_record(wl, base, cache, args)
+    if reused:
+        print(f"rounds {reused} are the workload's recorded ones (same settings): written to {cache}, not regenerated")
     missing = [r for r in range(args.rounds) if not (cache / f"round_{r}.npz").is_file()]
     model = tok = None
     if missing:

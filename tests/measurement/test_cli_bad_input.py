@@ -27,6 +27,10 @@ def _toml(body):
     return "[profiles.mine]\nbase = 'smoke'\n" + body
 
 
+def _real(body):  # a real-target profile's recipe table
+    return "[profiles.mine]\nbase = 'smollm2-smoke'\n[profiles.mine.real]\n" + body
+
+
 # (argv, environment, profile file text or None, what the one line must contain)
 CASES = [
     (["--profile", "nope"], {}, None, "argument --profile: must be one of"),
@@ -117,6 +121,12 @@ CASES = [
     (["--profile-file", "{toml}", "--profile", "other"], {}, _toml(""), "argument --profile: must be one of"),
     (["--profile-file", "{toml}"], {}, "[profiles.mine]\nbase = 'huge'\n", "profiles.mine.base must be one of"),
     (["--profile-file", "{toml}"], {}, "[profiles.mine]\nvocab_size = 512\n", "profiles.mine.models is required"),
+    (["--profile-file", "{toml}"], {}, _toml("[profiles.mine.real]\nloss = 'mix'\n"), "real needs a real-target base"),
+    (["--profile-file", "{toml}"], {}, _real("loss = 'kl'\n"), "profiles.mine.real.loss must be one of"),
+    (["--profile-file", "{toml}"], {}, _real("soft_weight = 2.0\n"), "real.soft_weight must be a float in [0, 1]"),
+    (["--profile-file", "{toml}"], {}, _real("workload = '../elsewhere'\n"), "real.workload must name a folder"),
+    (["--profile-file", "{toml}"], {}, _real("head_vocab = 'all'\n"), "real.head_vocab must be an int"),
+    (["--profile-file", "{toml}"], {}, _real("workloads = 'x'\n"), "real.workloads is not a setting"),
 ]
 
 

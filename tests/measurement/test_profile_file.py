@@ -137,6 +137,20 @@ def test_a_toml_profile_inherits_its_base_and_overrides_what_it_names(tmp_path):
     assert get_profile("mine", got) is mine
 
 
+def test_a_real_target_profile_file_overrides_the_recipe_table_it_names(tmp_path):
+    path = tmp_path / "real.toml"
+    path.write_text("[profiles.longer]\nbase = 'smollm2'\n[profiles.longer.real]\nworkload = 'smollm2-r5'\ntop_k = 16\n")
+    longer, base = profile_file.load_profile_file(path)["longer"], get_profile("smollm2")
+    assert longer.real == dataclasses.replace(base.real, workload="smollm2-r5", top_k=16)
+    assert longer.models == base.models and longer.measure == base.measure
+    # The committed recipe experiment parses, and keeps smollm2's measurement protocol.
+    from sdsl_lib.io import repo_root
+
+    long = profile_file.load_profile_file(repo_root() / "docs/recipes/smollm2_long.toml")["smollm2-long"]
+    assert long.real.workload == "smollm2-r5" and long.measure == base.measure
+    assert [m.name for m in long.drafts] == ["s1-128x2-long"]
+
+
 def test_code_fingerprint_ignores_comments_and_docstrings_not_code(monkeypatch):
     src = '"""Doc."""\n\ndef f(x):\n    """Doc."""\n    return x + 1  # why\n'
     current = {"m": src}

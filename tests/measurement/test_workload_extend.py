@@ -144,3 +144,31 @@ def test_bad_workloads_are_named(tmp_path, fake, capsys):
     wl.sidecar["settings"]["extension"] = {"rounds": 2, "temperature": 0.7}
     with pytest.raises(ValueError, match="argument --workload"):
         wx.strip_extension(wl)
+
+
+def test_recorded_rounds_seed_a_fresh_cache_so_more_rounds_generate_only_the_new_ones(tmp_path, monkeypatch, fake):
+    wl_dir, out = _tiny(tmp_path / "wl"), tmp_path / "out"
+    monkeypatch.setattr(workload, "generate_continuations", FakeGenerator())
+    assert wx.main(["--workload", str(wl_dir), "--rounds", "2", "--cache", str(tmp_path / "c1"), "--out", str(out),
+                    "--no-progress"]) == 0  # fmt: skip
+    two = workload.load_workload(out)
+
+    # A fresh machine: the first cache is gone. Three rounds on the 2-round workload make round 2 only.
+    gen = FakeGenerator()
+    monkeypatch.setattr(workload, "generate_continuations", gen)
+    fresh, out3 = tmp_path / "c2", tmp_path / "out3"
+    assert wx.main(["--workload", str(out), "--rounds", "3", "--cache", str(fresh), "--out", str(out3),
+                    "--no-progress"]) == 0  # fmt: skip
+    assert gen.seeds == [4000] and sorted(p.name for p in fresh.glob("round_*.npz")) == [
+        "round_0.npz", "round_1.npz", "round_2.npz"
+    ]  # fmt: skip
+    three = workload.load_workload(out3)
+    assert all(np.array_equal(a.cont, b.cont) for a, b in zip(two.seqs, three.seqs))  # the recorded rounds, kept
+    assert len(three.seqs) == len(two.seqs) + 3
+
+    # A record made with other settings is not a cache for this command: its rounds are regenerated.
+    gen = FakeGenerator()
+    monkeypatch.setattr(workload, "generate_continuations", gen)
+    assert wx.main(["--workload", str(out), "--rounds", "2", "--seed", "7", "--cache", str(tmp_path / "c3"),
+                    "--out", str(tmp_path / "out4"), "--no-progress"]) == 0  # fmt: skip
+    assert gen.seeds == [7, 1007]
