@@ -62,15 +62,39 @@ def predicted_nstar(
 
     Calls :func:`sdsl_lib.laws.optimal.optimal_draft_size` with the fitted ``plane`` and ``law`` on
     :func:`nstar_grid_for` (``n_min`` up to the largest target). Returns the optimum and a boolean
-    array, True where N* sits on the lower edge of the grid: the law then sees no acceptance gain
-    from a bigger draft worth its FLOPs, and N* is "as small as the grid allows", not an interior
-    maximum.
+    array, True where N* sits on an edge of the grid searched, not at an interior maximum:
+
+    * the lower edge: the law sees no acceptance gain from a bigger draft worth its FLOPs, and N*
+      is "as small as the grid allows";
+    * the upper edge of the plane's domain: a plane fitted on a small ladder can reach
+      :math:`\tilde\alpha = 1` inside the grid, where Eq. 9 has no optimum (at
+      :math:`\alpha = 1` the best lookahead diverges) and the library refuses to predict. The
+      search is then confined to the drafts where the plane stays below 1, and an N* at the top of
+      that range is marked as an edge: "as large as the plane can speak for".
+
+    Raises ``ValueError`` when fewer than 3 grid points keep the plane below 1.
     """
+    from sdsl_lib.laws.acceptance import alpha_plane
+    from sdsl_lib.laws.optimal import PPL_CAP
+    from sdsl_lib.laws.pretraining import perplexity
+
     m = np.atleast_1d(np.asarray(m_target, dtype=float))
     grid = nstar_grid_for(float(m.max()), n_min, n_points)
+    y = np.atleast_1d(perplexity(m, np.broadcast_to(np.asarray(d_target, dtype=float), m.shape), law, cap=PPL_CAP))
+    d = np.broadcast_to(np.asarray(d_draft, dtype=float), m.shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        raw = np.asarray(alpha_plane(perplexity(grid[None, :], d[:, None], law, cap=PPL_CAP), y[:, None], plane))
+    valid = (raw < 1.0).all(axis=0)
+    if valid.sum() < 3:
+        raise ValueError(
+            f"plane: the fitted plane predicts alpha >= 1 on all but {int(valid.sum())} of {grid.size} draft sizes; "
+            "no N* can be predicted from it"
+        )
+    grid = grid[valid]
     # The edge is reported to the caller (``edge``), so the law's own warning would only repeat it.
     opt = optimal_draft_size(m_target, d_draft, d_target, n_grid=grid, plane=plane, law=law, on_edge="ignore")
-    edge = np.asarray(opt.n_star) <= grid[1]
+    n_star = np.asarray(opt.n_star)
+    edge = (n_star <= grid[1]) | ((n_star >= grid[-2]) & (not valid.all()))
     return opt, edge
 
 

@@ -20,7 +20,17 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["pick_device", "resolve_threads", "configure_threads", "sync", "hardware_info", "forward_latency", "CpuLoad"]
+__all__ = [
+    "pick_device",
+    "resolve_threads",
+    "configure_threads",
+    "sync",
+    "CPU_FLAGS",
+    "cpu_identity",
+    "hardware_info",
+    "forward_latency",
+    "CpuLoad",
+]
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -93,10 +103,43 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+#: The instruction-set flags that decide how fast a bf16 or fp32 product runs on a CPU. Hosts of the
+#: same "2 cores" differ here: with AVX-512 BF16 or AMX a bf16 step is cheap and scoring several
+#: tokens costs little more than one; on AVX2 alone bf16 is converted in software (docs/field_notes.md).
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_identity(cpuinfo: str | None = None) -> dict:
+    """The CPU's model name, which of :data:`CPU_FLAGS` it has, and torch's kernel capability.
+
+    Read from ``/proc/cpuinfo`` (Linux; ``cpuinfo`` replaces its text in tests); where it is
+    unreadable the model is ``"unknown"`` and the flags are empty.
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    model, flags = "unknown", set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model == "unknown":
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # older torch
+        capability = "unknown"
+    return {"cpu_model": model, "cpu_flags": [f for f in CPU_FLAGS if f in flags], "torch_cpu_capability": capability}
+
+
 def hardware_info(device: torch.device) -> dict:
-    """Processor, core count, threads and (on CUDA) the GPU name, for provenance sidecars."""
+    """Processor (model, ISA flags), core count, threads and (on CUDA) the GPU name, for provenance sidecars."""
     info = {
         "processor": platform.processor() or platform.machine(),
+        **cpu_identity(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),

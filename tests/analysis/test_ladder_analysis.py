@@ -562,3 +562,29 @@ def test_a_deleted_row_stops_the_reader_with_one_line_naming_the_file(tmp_path):
         load_measured(folder, require=["alpha"])
     message = str(err.value)
     assert "alpha.csv" in message and "\n" not in message
+
+
+def test_a_fitted_plane_that_reaches_one_confines_the_nstar_search_instead_of_crashing():
+    # alpha = -0.02 x + 2 reaches 1 at draft perplexity 50, inside this grid. On the whole grid the
+    # optimum then sits on the kink where the clipped plane reaches 1 (the refinement lands a hair on
+    # either side of it: above, the library refuses, which is how a smoke ladder crashed notebook 12).
+    from sdsl_lib.laws.acceptance import alpha_plane
+    from sdsl_lib.laws.constants import BESIROGLU_2024 as law
+    from sdsl_lib.laws.constants import AlphaPlane
+    from sdsl_lib.laws.pretraining import perplexity
+
+    plane = AlphaPlane(A=-0.02, B=0.0, C=2.0, source="test: reaches 1 inside the grid")
+    m, d, dp = 1e8, 1e9, 1e9
+    whole = sd.optimal_draft_size(m, d, dp, n_grid=nstar_grid_for(m), plane=plane, law=law, on_edge="ignore")
+    assert float(whole.alpha) == pytest.approx(1.0, abs=1e-9)
+    opt, edge = predicted_nstar(m, d, dp, plane, law)
+    n_star = float(np.atleast_1d(opt.n_star)[0])
+    assert np.isfinite(n_star) and float(alpha_plane(perplexity(n_star, d, law), perplexity(m, dp, law), plane)) < 1.0
+    assert bool(np.atleast_1d(edge)[0])  # the optimum presses against the plane's limit: an edge, not an interior N*
+    # A plane below 1 everywhere is searched on the whole grid, as before.
+    below = AlphaPlane(A=-0.02, B=0.0, C=1.6, source="test: below 1")
+    opt_b, _ = predicted_nstar(m, d, dp, below, law)
+    ref = sd.optimal_draft_size(m, d, dp, n_grid=nstar_grid_for(m), plane=below, law=law, on_edge="ignore")
+    assert float(np.atleast_1d(opt_b.n_star)[0]) == float(ref.n_star)
+    with pytest.raises(ValueError, match="no N\\* can be predicted"):
+        predicted_nstar(m, d, dp, AlphaPlane(A=0.0, B=0.0, C=1.5, source="test: above 1"), law)

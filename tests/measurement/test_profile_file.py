@@ -139,7 +139,9 @@ def test_a_toml_profile_inherits_its_base_and_overrides_what_it_names(tmp_path):
 
 def test_a_real_target_profile_file_overrides_the_recipe_table_it_names(tmp_path):
     path = tmp_path / "real.toml"
-    path.write_text("[profiles.longer]\nbase = 'smollm2'\n[profiles.longer.real]\nworkload = 'smollm2-r5'\ntop_k = 16\n")
+    path.write_text(
+        "[profiles.longer]\nbase = 'smollm2'\n[profiles.longer.real]\nworkload = 'smollm2-r5'\ntop_k = 16\n"
+    )
     longer, base = profile_file.load_profile_file(path)["longer"], get_profile("smollm2")
     assert longer.real == dataclasses.replace(base.real, workload="smollm2-r5", top_k=16)
     assert longer.models == base.models and longer.measure == base.measure
