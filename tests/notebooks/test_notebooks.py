@@ -254,9 +254,31 @@ def _check_14(r):
     assert set(e["prediction_error"]) == {"ours, batch 1", "hf, batch 1", "vllm, batch 1", "vllm, batch 8"}
 
 
+def _check_15(r):
+    # The smoke run points §10 at the stand-in's own tables: both parts of it must have run.
+    rec, probe = r["recipe_experiment"], r["agreement_probe"]
+    assert rec is not None and set(rec["best"]) == {"greedy", "sampled T=0.7"} and rec["drafts"]
+    claims = [v["claim"] for v in r["verdicts"]]
+    assert sum("recipe experiment" in c for c in claims) == 2
+    # Every probe draft is paired with its ladder twin, and Eq. 1's prediction is a speed-up (> 0).
+    assert probe and {p["run"] for p in probe} == {"probe", "ladder"}
+    assert all(p["eq1_predicted_speedup"] > 0 and 1 <= p["eq1_best_gamma"] <= 9 for p in probe)
+
+
 CHECKS = {
     f.__name__[-2:]: f
-    for f in (_check_01, _check_02, _check_03, _check_04, _check_05, _check_06, _check_07, _check_08, _check_14)
+    for f in (
+        _check_01,
+        _check_02,
+        _check_03,
+        _check_04,
+        _check_05,
+        _check_06,
+        _check_07,
+        _check_08,
+        _check_14,
+        _check_15,
+    )
 }
 
 
