@@ -1,17 +1,19 @@
-"""Is this machine in the regime where speculation pays on SmolLM2? Two minutes, before a 3-hour run.
+"""Is this machine in the regime where speculation pays on SmolLM2? About a minute, before a 3-hour run.
 
 Speculative decoding pays when scoring several tokens in one target pass costs little more than
 scoring one (the memory-bound regime) and a draft step is cheap. Both depend on the host, not only
 on "2 cores": the committed ``smollm2`` run (2026-12-02, morning) had a bf16 target step of 41 ms
-with 4 tokens costing 1.13 steps; a host of the same size measured the same evening (an AMD EPYC
-with AVX2 only: no AVX-512 BF16, no AMX) gave 34-36 ms a step but 2.6 steps for 4 tokens in bf16
-(2.2 in fp32), and teacher forcing 8-38x slower (docs/field_notes.md, "Not every 2-core host").
+with 4 tokens costing 1.13 steps; this script on a host of the same size the same evening (an AMD
+EPYC with AVX2 only: no AVX-512 BF16, no AMX) printed a 42 ms step but 2.43 steps for 4 tokens in
+bf16 (docs/field_notes.md, "Not every 2-core host").
 
 Prints, with the concurrent load of each block (a ratio taken under load is worthless):
 
 1. the CPU (model, ISA flags, torch's kernel capability);
 2. the target's cost of scoring T = 1..10 tokens after a 64-token prefix (lean forward, the loop's
-   runner; median of repeats), in bf16 and fp32, as ms and as v_T = cost(T) / cost(1);
+   runner; median of repeats), in bf16 and fp32, as ms and as v_T = cost(T) / cost(1), and its
+   teacher-forcing throughput (4 sequences x 180 tokens, the distillation teacher's batched pass:
+   how long a teacher top-k or a workload extension will take here);
 3. one step of each smollm2 ladder draft shape (random weights: a step's cost does not depend on
    them), and c = draft step / target step;
 4. Eq. 1 with those costs (``laws.wallclock.wallclock_speedup``) at the committed ladder's greedy
@@ -37,16 +39,25 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def target_costs(dtype: str, max_tokens: int, repeats: int) -> tuple[np.ndarray, float]:
-    """Median seconds of scoring T = 1..max_tokens tokens (lean forward), and the other processes' load."""
+def target_costs(dtype: str, max_tokens: int, repeats: int) -> tuple[np.ndarray, float, float]:
+    """Median seconds of scoring T = 1..max_tokens tokens (lean forward), teacher-forcing tokens/s, and
+    the other processes' load over both."""
+    import time
+
     from sdsl_lib.measurement import lean_llama, real_target, timing
 
     model = real_target.load_checkpoint(real_target.checkpoint_dir(dtype), dtype=dtype).eval()
     lean = lean_llama.with_forward(model, "auto")
-    prefix = torch.randint(0, model.config.vocab_size, (1, 64), generator=torch.Generator().manual_seed(0))
-    with timing.CpuLoad() as load:
+    gen = torch.Generator().manual_seed(0)
+    prefix = torch.randint(0, model.config.vocab_size, (1, 64), generator=gen)
+    batch = torch.randint(0, model.config.vocab_size, (4, 180), generator=gen)
+    with timing.CpuLoad() as load, torch.inference_mode():
         lat = timing.forward_latency(lean, prefix, max_tokens, repeats)
-    return np.median(lat, axis=0), load.other_cores
+        model.model(input_ids=batch[:1, :16])  # warm-up
+        t0 = time.perf_counter()
+        model.model(input_ids=batch)
+        tf_tokens_per_s = batch.numel() / (time.perf_counter() - t0)
+    return np.median(lat, axis=0), tf_tokens_per_s, load.other_cores
 
 
 def draft_step_costs(repeats: int) -> dict[str, tuple[float, float]]:
@@ -94,11 +105,11 @@ def main(argv=None) -> int:
     print("CPU:", timing.cpu_identity(), f"torch threads {torch.get_num_threads()}")
     costs = {}
     for dtype in args.dtype or ["bf16", "fp32"]:
-        med, load = target_costs(dtype, args.max_tokens, args.repeats)
+        med, tf, load = target_costs(dtype, args.max_tokens, args.repeats)
         costs[dtype] = med
         v = med / med[0]
-        print(f"target {dtype}: one step {1e3 * med[0]:.1f} ms (other load {load:.2f} cores); v_T for T = 1..{len(v)}: "
-              + " ".join(f"{x:.2f}" for x in v))  # fmt: skip
+        print(f"target {dtype}: one step {1e3 * med[0]:.1f} ms, teacher forcing {tf:.0f} tokens/s "
+              f"(other load {load:.2f} cores); v_T for T = 1..{len(v)}: " + " ".join(f"{x:.2f}" for x in v))  # fmt: skip
     timed = "bf16" if "bf16" in costs else next(iter(costs))
     target_step, v_of = costs[timed][0], costs[timed] / costs[timed][0]
     agreement = committed_agreement()

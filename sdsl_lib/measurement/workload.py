@@ -53,6 +53,7 @@ __all__ = [
     "is_looping",
     "generate_continuations",
     "build_workload",
+    "save_round",
     "extend_sampled",
     "save_workload",
     "load_workload",
@@ -265,6 +266,20 @@ def build_workload(model, tok, seed: int = 0, n_eval: int = 32, n_eval_pool: int
     return cands, seqs
 
 
+def save_round(part, conts) -> None:
+    """One extension round's continuations (a list of id sequences) to ``part`` (``.npz``), atomically.
+
+    ``tokens`` (int64, flat) and ``offsets`` (sequence starts, then the total): what
+    :func:`extend_sampled` reads back from its ``part_dir``.
+    """
+    part = Path(part)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    tmp = part.with_name(part.stem + ".part.npz")
+    np.savez(tmp, tokens=np.concatenate([np.asarray(c) for c in conts]).astype(np.int64),
+             offsets=np.cumsum([0] + [len(c) for c in conts]))  # fmt: skip
+    tmp.replace(part)
+
+
 def extend_sampled(model, tok, wl: Workload, rounds: int, temperature: float = 0.7, seed: int = 2000,
                    max_new: int = 160, batch: int = 64, part_dir=None, progress=None) -> list:  # fmt: skip
     """``rounds`` more sampled continuations of **every** train prompt (seed ``seed + 1000 r + batch start``).
@@ -291,11 +306,7 @@ def extend_sampled(model, tok, wl: Workload, rounds: int, temperature: float = 0
             conts = generate_continuations(model, tok, [list(train[i]) for i in pids], max_new, temperature,
                                            seed + 1000 * r, batch)  # fmt: skip
             if part is not None:
-                part.parent.mkdir(parents=True, exist_ok=True)
-                tmp = part.with_name(part.stem + ".part.npz")
-                np.savez(tmp, tokens=np.concatenate([np.asarray(c) for c in conts]).astype(np.int64),
-                         offsets=np.cumsum([0] + [len(c) for c in conts]))  # fmt: skip
-                tmp.replace(part)
+                save_round(part, conts)
         out += [
             WorkloadSeq(i, train[i], np.asarray(c, dtype=np.int64), temperature, "train") for i, c in zip(pids, conts)
         ]

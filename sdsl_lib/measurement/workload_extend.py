@@ -229,10 +229,7 @@ def seed_cache_from_record(wl: workload.Workload, base: workload.Workload, cache
         part = Path(cache) / f"round_{r}.npz"
         if part.is_file():
             continue
-        conts = [np.asarray(s.cont, dtype=np.int64) for s in tail[r * n_train : (r + 1) * n_train]]
-        tmp = part.with_name(part.stem + ".part.npz")
-        np.savez(tmp, tokens=np.concatenate(conts), offsets=np.cumsum([0] + [len(c) for c in conts]))
-        tmp.replace(part)
+        workload.save_round(part, [s.cont for s in tail[r * n_train : (r + 1) * n_train]])
         written.append(r)
     return written
 
