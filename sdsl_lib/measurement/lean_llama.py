@@ -16,6 +16,10 @@ the draft's and the loop around them, so our loop runs the *same weights* throug
   keys and values convert to float32 exactly; the float32 kernel is about 4x faster than the bf16
   one at batch 1 here, 22 against 86 microseconds a layer).
 
+A model whose linears are fbgemm's fp16 ones (:func:`sdsl_lib.measurement.fp16_weights.to_fp16_weights`,
+the ``"fp16w"`` timing numerics for hosts without bf16 units) gets its fused products packed the
+same way, so the lean and the HF forward multiply by the same fp16 weights.
+
 Numerics follow ``transformers.models.llama`` (5.x) operation by operation: RMSNorm is computed in
 float32 and cast back before the weight multiplies it, the rotary tables are computed in float32
 and cast to the model's dtype. In fp32 the logits equal the HF forward's (tests:
@@ -41,6 +45,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from sdsl_lib.measurement import fp16_weights
 
 __all__ = ["FORWARDS", "LeanLlama", "LeanRunner", "lean_unsupported", "with_forward", "hf_model"]
 
@@ -121,23 +127,30 @@ class LeanLlama(torch.nn.Module):
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         self.eps = float(cfg.rms_norm_eps)
         self.theta = _rope_theta(cfg)[0]
+        # fp16w numerics (sdsl_lib.measurement.fp16_weights): the HF model's linears are fbgemm's fp16
+        # ones; the fused products are packed the same way, so both forwards use the same weights.
+        self.fp16_weights = fp16_weights.is_fp16_linear(model.lm_head)
+
+        def product(*modules):
+            weights = [fp16_weights.dense_weight(m) for m in modules]
+            w = torch.cat(weights) if len(weights) > 1 else weights[0]
+            return fp16_weights.pack(w) if self.fp16_weights else w
+
         with torch.no_grad():
             self.layers = [
                 (
                     layer.input_layernorm.weight,
-                    torch.cat(
-                        [layer.self_attn.q_proj.weight, layer.self_attn.k_proj.weight, layer.self_attn.v_proj.weight]
-                    ),
-                    layer.self_attn.o_proj.weight,
+                    product(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
+                    product(layer.self_attn.o_proj),
                     layer.post_attention_layernorm.weight,
-                    torch.cat([layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight]),
-                    layer.mlp.down_proj.weight,
+                    product(layer.mlp.gate_proj, layer.mlp.up_proj),
+                    product(layer.mlp.down_proj),
                 )
                 for layer in body.layers
             ]
+            self.head = product(model.lm_head)
         self.embed = body.embed_tokens.weight
         self.norm = body.norm.weight
-        self.head = model.lm_head.weight
 
     @property
     def dtype(self) -> torch.dtype:
@@ -163,6 +176,11 @@ def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor
     h = x.float()
     h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
     return weight * h.to(x.dtype)
+
+
+def _linear(x: torch.Tensor, w) -> torch.Tensor:
+    # A dense weight, or one packed in fp16 for fbgemm (fp16w numerics: fp32 in, fp32 out).
+    return fp16_weights.linear(x, w) if fp16_weights.is_packed(w) else F.linear(x, w)
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -216,7 +234,7 @@ class LeanRunner:
         dq, dkv = nh * hd, nkv * hd
         scale = 1.0 / math.sqrt(hd)
         for i, (w_in, w_qkv, w_o, w_post, w_gu, w_down) in enumerate(lean.layers):
-            qkv = F.linear(_rms_norm(x, w_in, lean.eps), w_qkv)
+            qkv = _linear(_rms_norm(x, w_in, lean.eps), w_qkv)
             q = qkv[..., :dq].view(1, m, nh, hd).transpose(1, 2)
             k = qkv[..., dq : dq + dkv].view(1, m, nkv, hd).transpose(1, 2)
             v = qkv[..., dq + dkv :].view(1, m, nkv, hd).transpose(1, 2)
@@ -230,13 +248,13 @@ class LeanRunner:
                 scale=scale,
                 enable_gqa=nkv != nh,
             )
-            x = x + F.linear(att.transpose(1, 2).reshape(1, m, dq).to(x.dtype), w_o)
-            gate, up = F.linear(_rms_norm(x, w_post, lean.eps), w_gu).chunk(2, dim=-1)
-            x = x + F.linear(F.silu(gate) * up, w_down)
+            x = x + _linear(att.transpose(1, 2).reshape(1, m, dq).to(x.dtype), w_o)
+            gate, up = _linear(_rms_norm(x, w_post, lean.eps), w_gu).chunk(2, dim=-1)
+            x = x + _linear(F.silu(gate) * up, w_down)
         self.length = end
         if keep_last:
             x = x[:, -1:]
-        logits = F.linear(_rms_norm(x, lean.norm, lean.eps), lean.head)[0].float()
+        logits = _linear(_rms_norm(x, lean.norm, lean.eps), lean.head)[0].float()
         if lean.vocab_map is not None:
             logits = lean.vocab_map.expand_logits(logits)
         return logits

@@ -153,7 +153,7 @@ def _check_fields(obj, where: str) -> None:
 
 
 #: The RealSpec fields that take one of a few words.
-_REAL_CHOICES = {"loss": ("hard", "soft", "mix"), "init": ("rand", "pca"), "timing_dtype": ("bf16", "fp32")}
+_REAL_CHOICES = {"loss": ("hard", "soft", "mix"), "init": ("rand", "pca"), "timing_dtype": ("bf16", "fp32", "fp16w")}
 
 
 def _check_real(r: RealSpec, where: str) -> None:

@@ -134,7 +134,10 @@ class RealSpec:
     soft_weight: float = 0.7
     top_k: int = 32
     init: str = "rand"
-    #: Timing (calibrate, throughput, hf) runs the target in this dtype; alpha and exactness in fp32.
+    #: Timing (calibrate, throughput, hf) and the teacher's top-k run the target in this dtype
+    #: (``"bf16"``, ``"fp32"``, or ``"fp16w"``: fp32 with fp16 weights packed for fbgemm, the
+    #: memory-bound choice on hosts without bf16 units, :mod:`sdsl_lib.measurement.fp16_weights`);
+    #: alpha and exactness run in fp32.
     timing_dtype: str = "bf16"
     #: Sampled throughput and the chi-square test use this temperature (alpha uses 1, as the paper).
     sampled_temperature: float = 0.7

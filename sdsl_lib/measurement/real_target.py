@@ -44,6 +44,7 @@ __all__ = [
     "ensure_checkpoints",
     "checkpoint_dir",
     "load_checkpoint",
+    "LOAD_DTYPES",
     "load_tokenizer",
 ]
 
@@ -55,6 +56,9 @@ GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 #: The install line named when ``gguf`` or ``accelerate`` is missing (only the GGUF load needs them).
 REAL_EXTRA = "pip install 'sdsl-companion[real]'"
 _DTYPES = ("fp32", "bf16")
+#: What a model may be loaded as: a checkpoint dtype, or ``"fp16w"`` (the fp32 checkpoint with its
+#: linears' weights packed in fp16 for fbgemm: :mod:`sdsl_lib.measurement.fp16_weights`).
+LOAD_DTYPES = (*_DTYPES, "fp16w")
 
 
 class RealTargetError(RuntimeError):
@@ -181,10 +185,11 @@ def ensure_checkpoints(cache: str | os.PathLike | None = None, download: bool = 
 
 
 def checkpoint_dir(dtype: str = "fp32", cache=None, download: bool = True) -> Path:
-    """The plain checkpoint of the dequantised target in ``dtype`` (``"fp32"`` or ``"bf16"``)."""
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
-    return ensure_checkpoints(cache, download) / dtype
+    """The plain checkpoint of the dequantised target for ``dtype`` (one of :data:`LOAD_DTYPES`;
+    ``"fp16w"`` packs the fp32 checkpoint's weights on load)."""
+    if dtype not in LOAD_DTYPES:
+        raise ValueError(f"dtype must be one of {LOAD_DTYPES}, got {dtype!r}")
+    return ensure_checkpoints(cache, download) / ("fp32" if dtype == "fp16w" else dtype)
 
 
 def load_tokenizer(path: str | os.PathLike):
@@ -198,7 +203,9 @@ def load_checkpoint(path: str | os.PathLike, dtype: str | None = None, device=No
     """Any Hugging Face causal-LM folder, in eval mode, on ``device``.
 
     A distilled draft with a restricted head (:mod:`sdsl_lib.measurement.distill`) comes back as a
-    model that speaks the full vocabulary. ``dtype`` ``"fp32"``/``"bf16"`` casts (default: as saved).
+    model that speaks the full vocabulary. ``dtype`` ``"fp32"``/``"bf16"`` casts (default: as saved);
+    ``"fp16w"`` casts to fp32 and packs every linear's weight in fp16 for fbgemm
+    (:func:`sdsl_lib.measurement.fp16_weights.to_fp16_weights`; for timing on hosts without bf16 units).
     """
     import torch
 
@@ -214,7 +221,14 @@ def load_checkpoint(path: str | os.PathLike, dtype: str | None = None, device=No
 
         model = AutoModelForCausalLM.from_pretrained(str(path))
     if dtype is not None:
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {_DTYPES} or None, got {dtype!r}")
-        model.to(torch.float32 if dtype == "fp32" else torch.bfloat16)
-    return model.to(torch.device(device or "cpu")).eval()
+        if dtype not in LOAD_DTYPES:
+            raise ValueError(f"dtype must be one of {LOAD_DTYPES} or None, got {dtype!r}")
+        model.to(torch.bfloat16 if dtype == "bf16" else torch.float32)
+    model = model.to(torch.device(device or "cpu")).eval()
+    if dtype == "fp16w":
+        if model.device.type != "cpu":
+            raise ValueError(f"dtype 'fp16w' (fbgemm's fp16 linear) runs on the CPU only, got device {model.device}")
+        from sdsl_lib.measurement import fp16_weights
+
+        fp16_weights.to_fp16_weights(model)
+    return model

@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--max-new", type=_int_at_least(1), default=d["max_new"], help="new tokens per continuation at most"
     )
-    ap.add_argument("--dtype", choices=("bf16", "fp32"), default=d["dtype"], help="dtype of the target")
+    ap.add_argument("--dtype", choices=("bf16", "fp32", "fp16w"), default=d["dtype"],
+                    help="numerics of the target (fp16w: fp16 weights for fbgemm, on hosts without bf16 units)")  # fmt: skip
     ap.add_argument("--target", type=Path, default=None, help="a Hugging Face checkpoint folder (default: SmolLM2)")
     ap.add_argument("--out", type=Path, default=None, help="where the extended workload goes (default: --workload)")
     ap.add_argument("--cache", type=Path, default=None,
@@ -212,7 +213,7 @@ def seed_cache_from_record(wl: workload.Workload, base: workload.Workload, cache
     ext = wl.sidecar.get("settings", {}).get("extension")
     if not ext:
         return []
-    dtypes = {"bf16": "bfloat16", "fp32": "float32"}
+    dtypes = {"bf16": "bfloat16", "fp32": "float32", "fp16w": "fp16w"}
     same = (
         _recorded_seed(ext) == args.seed
         and float(np.float32(ext.get("temperature", -1))) == float(np.float32(args.temperature))
