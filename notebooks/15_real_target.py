@@ -69,7 +69,7 @@ PROMPT_BOOTSTRAP = 1000  # prompt resamples for the intervals of the speed-ups, 
 MODEL_BOOTSTRAP = 1000  # draft resamples for the alpha slope, the size-law exponent and N*
 SEED = 0  # seed of every bootstrap
 RECIPE_DIR = "../data/measured/smollm2-long"  # §10's recipe experiment (docs/recipes/smollm2_long.toml); "" or a folder without tables skips it
-PROBE_DIR = "../data/measured/smollm2-long-hard"  # §10's agreement-only probe (stages train + alpha); "" or a folder without alpha.csv skips it
+PROBE_DIRS = ["../data/measured/smollm2-long-hard", "../data/measured/smollm2-more-text-hard"]  # §10's agreement-only probes (stages train + alpha); folders without alpha.csv are skipped
 HOST_DIR = "../data/measured/smollm2-fp16w"  # §11's run on an AVX2 host, target timed in fp16w (docs/recipes/smollm2_fp16w.toml); "" or a folder without tables skips it
 FIGURES_DIR = "../figures"  # where figures go, relative to notebooks/
 RESULTS_DIR = "../data/results"  # where the results JSON goes, relative to notebooks/
@@ -431,10 +431,12 @@ else:
     print(f"no recipe experiment in {RECIPE_DIR!r}: its part of §10 is skipped")
 
 # %% [markdown]
-# **The agreement-only probe.** Acceptance does not depend on the host, timing does. So when a host
-# cannot time the experiment, the probe trains and scores the draft alone (stages `train` and
-# `alpha`; `profiles.smollm2-long-hard` in the same file: hard labels on the target's own text, no
-# teacher pass). What it predicts is Eq. 1 with the probe's held-out greedy match and the costs
+# **The agreement-only probes.** Acceptance does not depend on the host, timing does. So when a host
+# cannot time the experiment, a probe trains and scores the draft alone (stages `train` and
+# `alpha`; hard labels on the target's own text, no teacher pass). `PROBE_DIRS` holds two:
+# `profiles.smollm2-long-hard` (s1's shape, 2,000 steps on the 5-round workload) and
+# `profiles.smollm2-more-text-hard` of `docs/recipes/smollm2_more_text.toml` (s2's shape, 2,000
+# steps on `smollm2-rounds-fp16w`, the workload with the most target text: is text the lever?). What it predicts is Eq. 1 with the probe's held-out greedy match and the costs
 # that the ladder's draft *of the same shape* measured on the committed host ($c$ and $v_{\gamma+1}$
 # from `cost_calibration`, as in §4). That is a prediction, not a measurement: §4 shows how far Eq. 1
 # misses the ladder's measured speed-ups. So no verdict is drawn from it. The greedy match's
@@ -442,32 +444,37 @@ else:
 
 # %%
 probe = None
-if PROBE_DIR and (Path(PROBE_DIR) / "alpha.csv").is_file():
-    pdir = Path(PROBE_DIR)
+probe_dirs = [Path(d) for d in PROBE_DIRS if d and (Path(d) / "alpha.csv").is_file()]
+ladder_workload, ladder_tokens = rr.workload_of(data)
+ladder_alpha = alpha.set_index("draft")
+gam = np.arange(1, 10)
+v_cal = np.array([rr.verification_cost(T["cost_calibration"], target, int(g)) for g in gam])
+rows = []
+for pdir in probe_dirs:
     pm = schema.read_table(pdir, "models").set_index("model")
     pa = schema.read_table(pdir, "alpha").set_index("draft")
-    ladder_alpha = alpha.set_index("draft")
-    gam = np.arange(1, 10)
-    v_cal = np.array([rr.verification_cost(T["cost_calibration"], target, int(g)) for g in gam])
-    rows = []
+    p_workload, p_tokens = rr.workload_of(pdir)  # what the probe trained on, and its target tokens
     for dname in pm.index[(pm.role == "draft") & (pm.n_params > 0)]:
         twin = trained.index[(trained.d_model == pm.loc[dname, "d_model"]) & (trained.n_layers == pm.loc[dname, "n_layers"])]
         if twin.empty:
             continue
         c_twin = cal[(twin[0], 1)] / cal[(target, 1)]
-        for label, name, a_row, m_row in (("probe", dname, pa.loc[dname], pm.loc[dname]),
-                                          ("ladder", twin[0], ladder_alpha.loc[twin[0]], models.loc[twin[0]])):
+        for label, name, a_row, m_row, wl_name, wl_tokens in (
+                ("probe", dname, pa.loc[dname], pm.loc[dname], p_workload, p_tokens),
+                ("ladder", twin[0], ladder_alpha.loc[twin[0]], models.loc[twin[0]], ladder_workload, ladder_tokens)):  # fmt: skip
             pred = wallclock_speedup(min(float(a_row.greedy_match_tf), 0.999), gam, c_twin, v_cal)
             k = int(np.argmax(pred))
-            rows.append({"run": label, "draft": name, "n_steps": int(m_row.n_steps), "val_ppl": float(m_row.val_ppl),
+            rows.append({"run": label, "draft": name, "workload": wl_name, "target_tokens": wl_tokens,
+                         "n_steps": int(m_row.n_steps), "val_ppl": float(m_row.val_ppl),
                          "greedy_match_tf": float(a_row.greedy_match_tf),
                          "greedy_match_ci95": (float(a_row.greedy_match_tf_ci95_lower), float(a_row.greedy_match_tf_ci95_upper)),
                          "alpha_tf": float(a_row.alpha_tf), "c (ladder twin, committed host)": c_twin,
                          "eq1_best_gamma": int(gam[k]), "eq1_predicted_speedup": float(pred[k])})  # fmt: skip
-    probe = pd.DataFrame(rows)
+if rows:
+    probe = pd.DataFrame(rows).drop_duplicates(subset=["run", "draft"]).reset_index(drop=True)
     display(probe)
 else:
-    print(f"no agreement-only probe in {PROBE_DIR!r}: its part of §10 is skipped")
+    print(f"no agreement-only probe in {PROBE_DIRS!r}: its part of §10 is skipped")
 
 # %% [markdown]
 # ## 11 · Another host: an AVX2 CPU, the target timed with fp16 weights
@@ -575,7 +582,7 @@ if recipe is not None:
               f"[{r.heldout.lower:.2f}, {r.heldout.upper:.2f}] over {r.heldout.n_units} prompts; in sample {r.in_sample.estimate:.2f} "
               f"at {config(r.in_sample_choice)} (optimistic)." for kind, r in recipe["best"].items()]  # fmt: skip
 if probe is not None:
-    lines += [f"- Agreement-only probe, {r.run} {r.draft} ({r.n_steps} steps): greedy match {r.greedy_match_tf:.3f} "
+    lines += [f"- Agreement-only probe, {r.run} {r.draft} ({r.n_steps} steps on {r.target_tokens:,.0f} target tokens, {r.workload}): greedy match {r.greedy_match_tf:.3f} "
               f"[{r.greedy_match_ci95[0]:.3f}, {r.greedy_match_ci95[1]:.3f}], val ppl {r.val_ppl:.1f}; Eq. 1 with the committed "
               f"host's costs predicts {r.eq1_predicted_speedup:.2f}x at gamma {r.eq1_best_gamma} (a prediction, not a measurement)."
               for r in probe.itertuples()]  # fmt: skip

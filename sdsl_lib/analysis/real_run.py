@@ -10,7 +10,8 @@ numerics). The pieces they share live here so that every run is judged by the sa
 - :func:`eq1_abs_log_error`: its mean absolute log error, interval resampling pairs;
 - :func:`best_trained_and_lookup`: the held-out best speed-up of the trained drafts and of prompt
   lookup, greedy and sampled (§3; :func:`sdsl_lib.analysis.throughput.heldout_best_speedup`);
-- :func:`host_of`: the CPU and the target's timing numerics a run's sidecar records.
+- :func:`host_of`: the CPU and the target's timing numerics a run's sidecar records;
+- :func:`workload_of`: the workload a run trained and scored on, and its target tokens.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from sdsl_lib.analysis.stats import Interval, cluster_bootstrap
 from sdsl_lib.analysis.tables import need_columns
 from sdsl_lib.laws.wallclock import wallclock_speedup
 
-__all__ = ["verification_cost", "eq1_against_measured", "eq1_abs_log_error", "best_trained_and_lookup", "host_of"]
+__all__ = [
+    "verification_cost",
+    "eq1_against_measured",
+    "eq1_abs_log_error",
+    "best_trained_and_lookup",
+    "host_of",
+    "workload_of",
+]
 
 #: The two timed decodings of a real-target run: its throughput table for each.
 RUNS = {"greedy": "throughput", "sampled T=0.7": "throughput_sampled"}
@@ -120,3 +128,22 @@ def host_of(folder) -> dict:
         "torch_cpu_capability": hw.get("torch_cpu_capability", "not recorded"),
         "timing_dtype": real.get("timing_dtype", "not recorded"),
     }
+
+
+def workload_of(folder, workloads_dir=None) -> tuple[str, float]:
+    """(name, target tokens) of the workload a run's ``models.csv.json`` sidecar names.
+
+    The tokens are the continuations' (what a draft is trained on, prompts excluded) of the committed
+    workload ``workloads_dir/<name>`` (default: the checkout's ``data/workloads``); NaN when it is not
+    committed (a smoke run generates its own into its work folder).
+    """
+    from sdsl_lib.measurement import workload
+
+    side = json.loads((Path(folder) / "models.csv.json").read_text())
+    name = (side.get("config", {}).get("real") or {}).get("workload")
+    if not name:
+        raise ValueError(f"folder: {folder} records no real-target workload (config.real.workload)")
+    wl_dir = Path(workloads_dir) / name if workloads_dir is not None else workload.committed_dir(name)
+    if not (wl_dir / "target_tokens.npz").is_file():
+        return name, float("nan")
+    return name, float(sum(len(s.cont) for s in workload.load_workload(wl_dir).seqs))

@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folder of the finished rounds (default: $SDSL_CACHE/workload_extend/<workload name>)")  # fmt: skip
     ap.add_argument("--adopt-cache", action="store_true",
                     help="round files in --cache without settings.json were made with these settings: record them")  # fmt: skip
+    ap.add_argument("--why", default=None,
+                    help="why the workload is extended, recorded in its sidecar (default: the reason the workload already records)")  # fmt: skip
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     return ap
 
@@ -330,7 +332,8 @@ def run(args: argparse.Namespace, load_target=None, argv=None) -> Path:
     extension = {
         "what": f"sdsl_lib.measurement.workload.extend_sampled: {args.rounds} more T={args.temperature:g} continuations "
         f"of every one of the {n_train} train prompts",
-        **({"why": previous["why"]} if "why" in previous else {}),
+        # A new reason replaces the recorded one (the reason of the extension it rebuilds may not hold).
+        **({"why": args.why} if args.why else {"why": previous["why"]} if "why" in previous else {}),
         "command": " ".join([PROG, *map(shlex.quote, argv if argv is not None else sys.argv[1:])]),
         "rounds": args.rounds,
         "seed": f"{args.seed} + 1000 * round + batch start (batches of {args.batch}, prompts sorted by length)",

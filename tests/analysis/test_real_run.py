@@ -95,3 +95,22 @@ def test_host_of_reads_the_cpu_and_the_timing_numerics_from_the_sidecar(tmp_path
                     "timing_dtype": "fp16w"}  # fmt: skip
     (tmp_path / "throughput.csv.json").write_text(json.dumps({"hardware": {}}))
     assert set(rr.host_of(tmp_path).values()) == {"not recorded"}
+
+
+def test_workload_of_counts_the_committed_continuations_and_is_nan_for_an_uncommitted_one(tmp_path):
+    from sdsl_lib.measurement import workload
+
+    prompts = [{"id": i, "template": "t", "text": f"p{i}", "split": ("eval", "train")[i]} for i in range(2)]
+    seqs = [workload.WorkloadSeq(0, np.arange(4), np.arange(6) + 5, 0.0, "eval"),
+            workload.WorkloadSeq(1, np.arange(4), np.arange(7) + 5, 0.0, "train"),
+            workload.WorkloadSeq(1, np.arange(4), np.arange(5) + 5, 0.7, "train")]  # fmt: skip
+    workload.save_workload(tmp_path / "wl" / "tiny", prompts, seqs, {"workload": "tiny"})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "models.csv.json").write_text(json.dumps({"config": {"real": {"workload": "tiny"}}}))
+    assert rr.workload_of(run, tmp_path / "wl") == ("tiny", 18.0)  # 6 + 7 + 5 continuation tokens, prompts excluded
+    name, tokens = rr.workload_of(run, tmp_path / "elsewhere")
+    assert name == "tiny" and np.isnan(tokens)
+    (run / "models.csv.json").write_text(json.dumps({"config": {}}))
+    with pytest.raises(ValueError, match="records no real-target workload"):
+        rr.workload_of(run)

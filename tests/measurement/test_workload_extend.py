@@ -116,6 +116,15 @@ def test_an_interrupted_extension_resumes_and_a_rerun_rebuilds_instead_of_stacki
     assert wx.main(["--workload", str(out), "--rounds", "3", "--cache", str(cache), "--no-progress"]) == 0
     assert gen.seeds == [4000] and len(workload.load_workload(out).seqs) == 5 + 3 * 3
 
+    # A reason given with --why is recorded; without it, the recorded one is kept.
+    assert (
+        wx.main(["--workload", str(out), "--rounds", "3", "--cache", str(cache), "--no-progress", "--why", "more text"])
+        == 0
+    )
+    assert workload.load_workload(out).sidecar["settings"]["extension"]["why"] == "more text"
+    assert wx.main(["--workload", str(out), "--rounds", "3", "--cache", str(cache), "--no-progress"]) == 0
+    assert workload.load_workload(out).sidecar["settings"]["extension"]["why"] == "more text"
+
 
 def test_a_cache_of_other_settings_or_without_its_record_is_refused(tmp_path, monkeypatch, fake, capsys):
     wl_dir, cache = _tiny(tmp_path / "wl"), tmp_path / "cache"
