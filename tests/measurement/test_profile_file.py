@@ -151,6 +151,20 @@ def test_a_real_target_profile_file_overrides_the_recipe_table_it_names(tmp_path
     long = profile_file.load_profile_file(repo_root() / "docs/recipes/smollm2_long.toml")["smollm2-long"]
     assert long.real.workload == "smollm2-r5" and long.measure == base.measure
     assert [m.name for m in long.drafts] == ["s1-128x2-long"]
+    # Recipe experiment 3 trains on a committed workload with more text (hard labels for its probe).
+    from sdsl_lib.measurement import workload
+
+    more = profile_file.load_profile_file(repo_root() / "docs/recipes/smollm2_more_text.toml")
+    probe, full = more["smollm2-more-text-hard"], more["smollm2-more-text"]
+    assert probe.real.workload == full.real.workload == "smollm2-rounds-fp16w"
+    assert (probe.real.loss, full.real.loss) == ("hard", base.real.loss)
+    wl = workload.load_workload(workload.committed_dir(full.real.workload))
+    main = workload.load_workload(workload.committed_dir(base.real.workload))
+    assert sum(len(x.cont) for x in wl.select("train")) > 1.5 * sum(len(x.cont) for x in main.select("train"))
+    # Same prompts, and the same held-out eval text that alpha is read on.
+    assert [(x.prompt_id, list(x.cont)) for x in wl.select("eval")] == [
+        (x.prompt_id, list(x.cont)) for x in main.select("eval")
+    ]
 
 
 def test_code_fingerprint_ignores_comments_and_docstrings_not_code(monkeypatch):
