@@ -19,6 +19,11 @@ on its own so that ``--list`` can say which one changed:
     as recorded inside the kernel by an audit hook (:mod:`tools.kernel_startup`). Only what it read
     counts: a change to ``data/measured/cpu/`` does not rerun a notebook that only reads the
     paper's tables.
+``param-dir:<folder>``
+    The listing (or absence) of every folder a ``*_DIR`` or ``*_DIRS`` parameter names (default or
+    injected; relative to ``notebooks/``). A notebook that skips a section when its folder holds no
+    table only *tests* for the table, which the audit hook does not see: without this, a run
+    committed into that folder later would not rerun it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ __all__ = [
     "cell_key",
     "source_digest",
     "parameter_names",
+    "folder_parameters",
     "sdsl_dependencies",
     "read_log",
     "components",
@@ -93,6 +99,30 @@ def source_digest(nb) -> str:
     """SHA-256 of a notebook's cells (type, source, tags) and kernel name; outputs are ignored."""
     kernel = nb.metadata.get("kernelspec", {}).get("name")
     return _digest(json.dumps([kernel, cell_key(nb)]).encode())
+
+
+def folder_parameters(nb, parameters: dict | None = None) -> list[Path]:
+    """The folders that ``*_DIR`` and ``*_DIRS`` parameters name: literal defaults of the cell tagged
+    ``parameters``, overridden by ``parameters`` (injected values), resolved against ``notebooks/``.
+    Output folders (``FIGURES_DIR``, ``RESULTS_DIR``) are not inputs and are left out."""
+    values: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        values[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        continue
+    values.update(parameters or {})
+    folders = []
+    for name, value in sorted(values.items()):
+        if not name.endswith(("_DIR", "_DIRS")) or name in ("FIGURES_DIR", "RESULTS_DIR"):
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, str) and v:
+                folders.append((REPO / "notebooks" / v).resolve())
+    return folders
 
 
 def parameter_names(nb) -> set[str]:
@@ -248,6 +278,9 @@ def components(nb, parameters: dict, outputs: list[Path], reads: dict | None = N
     }
     for path in sdsl_dependencies(nb):
         out[f"src:{path.relative_to(REPO).as_posix()}"] = _digest(path.read_bytes())
+    for folder in folder_parameters(nb, parameters):
+        label = f"param-dir:{relpath(folder)}"
+        out[label] = _digest(_listing(folder)) if folder.is_dir() else "missing"
     reads = reads or {}
     for rel in reads.get("files", []):
         path = REPO / rel

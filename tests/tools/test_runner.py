@@ -96,6 +96,28 @@ def test_only_the_data_files_a_notebook_read_make_it_stale(twins, tmp_path):
         shutil.rmtree(scratch)
 
 
+def test_a_folder_parameter_reruns_the_notebook_when_its_folder_appears_or_changes(twins, tmp_path):
+    # A notebook that skips a section when its folder holds no table only tests for the table (no
+    # read the audit hook sees): the folders its *_DIR(S) parameters name are hashed by listing.
+    scratch = Path(REPO / "build" / f"test-param-dir-{os.getpid()}")
+    rel = os.path.relpath(scratch, REPO / "notebooks")
+    try:
+        cfg = _cfg(tmp_path, extra_parameters={"PROBE_DIRS": [rel]})
+        nb = jupytext.read(twins[0])
+        assert scratch.resolve() in fp.folder_parameters(nb, {"PROBE_DIRS": [rel], "FIGURES_DIR": rel})
+        assert fp.folder_parameters(nb, {"FIGURES_DIR": rel, "RESULTS_DIR": rel}) == []  # outputs, not inputs
+        _fake_run(twins[0], cfg, {})
+        assert runner.stale_reason(twins[0], cfg) is None
+        scratch.mkdir(parents=True)
+        reason = runner.stale_reason(twins[0], cfg)
+        assert reason == f"param-dir changed: {scratch.relative_to(REPO).as_posix()}"
+        _fake_run(twins[0], cfg, {})
+        (scratch / "alpha.csv").write_text("a\n1\n")
+        assert runner.stale_reason(twins[0], cfg) == reason
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def test_read_log_keeps_data_reads_and_drops_code_outputs_and_writes(tmp_path):
     table = REPO / "sdsl_lib" / "paper" / "data" / "table3_alpha_plane.csv"
     code = REPO / "sdsl_lib" / "io.py"
