@@ -101,39 +101,42 @@ def source_digest(nb) -> str:
     return _digest(json.dumps([kernel, cell_key(nb)]).encode())
 
 
-def folder_parameters(nb, parameters: dict | None = None) -> list[Path]:
-    """The folders that ``*_DIR`` and ``*_DIRS`` parameters name: literal defaults of the cell tagged
-    ``parameters``, overridden by ``parameters`` (injected values), resolved against ``notebooks/``.
-    Output folders (``FIGURES_DIR``, ``RESULTS_DIR``) are not inputs and are left out."""
-    values: dict = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    try:
-                        values[node.targets[0].id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        continue
-    values.update(parameters or {})
-    folders = []
-    for name, value in sorted(values.items()):
-        if not name.endswith(("_DIR", "_DIRS")) or name in ("FIGURES_DIR", "RESULTS_DIR"):
-            continue
-        for v in value if isinstance(value, (list, tuple)) else [value]:
-            if isinstance(v, str) and v:
-                folders.append((REPO / "notebooks" / v).resolve())
-    return folders
-
-
-def parameter_names(nb) -> set[str]:
-    """Names assigned in the cell tagged ``parameters`` (empty when there is none)."""
-    names: set[str] = set()
+def _parameter_assignments(nb):
+    """``(name, value node)`` of each plain assignment in the cell tagged ``parameters``."""
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
             for node in ast.parse(cell.source).body:
                 targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-                names.update(t.id for t in targets if isinstance(t, ast.Name))
-    return names
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        yield t.id, node.value
+
+
+def parameter_names(nb) -> set[str]:
+    """Names assigned in the cell tagged ``parameters`` (empty when there is none)."""
+    return {name for name, _ in _parameter_assignments(nb)}
+
+
+def folder_parameters(nb, parameters: dict | None = None, outputs=()) -> list[Path]:
+    """The folders that ``*_DIR`` and ``*_DIRS`` parameters name: literal defaults of the cell tagged
+    ``parameters``, overridden by ``parameters`` (injected values), resolved against ``notebooks/``.
+    The run's ``outputs`` folders (figures, results) are what it writes, not inputs: left out."""
+    values = {}
+    for name, node in _parameter_assignments(nb):
+        try:
+            values[name] = ast.literal_eval(node)
+        except (ValueError, TypeError):  # a computed default (or none): not a folder name to list
+            continue
+    values.update(parameters or {})
+    skip = {Path(p).resolve() for p in outputs}
+    folders = []
+    for name, value in sorted(values.items()):
+        if not name.endswith(("_DIR", "_DIRS")):
+            continue
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, str) and v and (folder := (REPO / "notebooks" / v).resolve()) not in skip:
+                folders.append(folder)
+    return folders
 
 
 # --- Library code it imports ---------------------------------------------------------------------
@@ -278,7 +281,7 @@ def components(nb, parameters: dict, outputs: list[Path], reads: dict | None = N
     }
     for path in sdsl_dependencies(nb):
         out[f"src:{path.relative_to(REPO).as_posix()}"] = _digest(path.read_bytes())
-    for folder in folder_parameters(nb, parameters):
+    for folder in folder_parameters(nb, parameters, outputs):
         label = f"param-dir:{relpath(folder)}"
         out[label] = _digest(_listing(folder)) if folder.is_dir() else "missing"
     reads = reads or {}

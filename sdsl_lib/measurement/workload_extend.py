@@ -328,12 +328,13 @@ def run(args: argparse.Namespace, load_target=None, argv=None) -> Path:
             part_dir=cache, progress=lambda done, total: bar.update(done - bar.n),
         )  # fmt: skip
     previous = wl.sidecar.get("settings", {}).get("extension", {})
+    # A new reason replaces the recorded one (the reason of the extension it rebuilds may not hold).
+    why = args.why or previous.get("why")
     n_train = len({s.prompt_id for s in base.select("train")})
     extension = {
         "what": f"sdsl_lib.measurement.workload.extend_sampled: {args.rounds} more T={args.temperature:g} continuations "
         f"of every one of the {n_train} train prompts",
-        # A new reason replaces the recorded one (the reason of the extension it rebuilds may not hold).
-        **({"why": args.why} if args.why else {"why": previous["why"]} if "why" in previous else {}),
+        **({"why": why} if why else {}),
         "command": " ".join([PROG, *map(shlex.quote, argv if argv is not None else sys.argv[1:])]),
         "rounds": args.rounds,
         "seed": f"{args.seed} + 1000 * round + batch start (batches of {args.batch}, prompts sorted by length)",
