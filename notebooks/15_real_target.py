@@ -500,6 +500,14 @@ else:
 # and speed-ups are compared only within a run.
 
 # %%
+# How steady the host was: the 2.5-97.5% range of the calibrated target step. The load filter sees
+# other processes on this VM only; a host slowed by its neighbours (memory bandwidth, clocks) shows
+# here as a wide range, and its speed-ups as wide intervals.
+def step_spread_ms(calibration, target_name):
+    row = calibration.set_index(["model", "n_new_tokens"]).loc[(target_name, 1)]
+    return 1e3 * row.latency_p025_s, 1e3 * row.latency_p975_s
+
+
 # Each run in HOST_DIRS is read the same way (one function, one row of the figure).
 def avx2_run(hdir):
     H = {name: schema.read_table(hdir, name) for name in (*READS, "tar")}
@@ -523,8 +531,8 @@ def avx2_run(hdir):
 
     return {"dir": str(hdir), "name": Path(hdir).name, "tables": H, "models": hmodels, "target": htarget,
             "best": hbest, "lookup": hlookup, "pred": hpred, "eq1": rr.eq1_abs_log_error(hpred, PROMPT_BOOTSTRAP, SEED),
-            "hf": hhf, "v": [rr.verification_cost(H["cost_calibration"], htarget, g) for g in (1, 3, 5, 9)],
-            "step_ms": 1e3 * hcal[(htarget, 1)],
+            "hf": hhf, "v": hv_all[[0, 2, 4, 8]].tolist(),  # v_2, v_4, v_6, v_10 (gamma 1, 3, 5, 9)
+            "step_ms": 1e3 * hcal[(htarget, 1)], "step_spread_ms": step_spread_ms(H["cost_calibration"], htarget),
             "exact_runs": [int(hexact.matches_autoregressive.sum()), len(hexact)],
             "chi_square": [int((hchi.p_value > CHI2_P).sum()), len(hchi), float(hchi.p_value.min())],
             "alpha_needed": {d: alpha_needed(hcal[(d, 1)] / hcal[(htarget, 1)])
@@ -538,6 +546,8 @@ if skipped:
 if host_runs:
     hosts = pd.DataFrame({"main run": rr.host_of(data), **{h["name"]: rr.host_of(h["dir"]) for h in host_runs}})
     hosts.loc["target step (ms, calibrated)"] = [f"{1e3 * cal[(target, 1)]:.1f}", *(f"{h['step_ms']:.1f}" for h in host_runs)]
+    hosts.loc["target step 2.5-97.5% (ms)"] = ["{:.1f}-{:.1f}".format(*step_spread_ms(T["cost_calibration"], target)),
+                                              *("{:.1f}-{:.1f}".format(*h["step_spread_ms"]) for h in host_runs)]  # fmt: skip
     hosts.loc["v_2, v_4, v_6, v_10"] = [", ".join(f"{rr.verification_cost(T['cost_calibration'], target, g):.2f}" for g in (1, 3, 5, 9)),
                                        *(", ".join(f"{x:.2f}" for x in h["v"]) for h in host_runs)]  # fmt: skip
     display(hosts)

@@ -54,6 +54,7 @@ from sdsl_lib.measurement.kv_cache import (  # noqa: F401
     _check_common,
     _check_pair,
     _device_of,
+    _draw,
     _eval_mode,
     _probs,
     _Runner,
@@ -243,7 +244,7 @@ def autoregressive_generate(
     def pick(logits: torch.Tensor) -> torch.Tensor:  # (1, V) -> (1, 1), stays on the device
         if temperature == 0.0:
             return logits.argmax(dim=-1, keepdim=True)
-        return torch.multinomial(_probs(logits, temperature), 1, generator=generator)
+        return _draw(_probs(logits, temperature), generator)
 
     with torch.inference_mode(), _eval_mode(model):
         run = runner_for(model)
@@ -359,6 +360,8 @@ def speculative_generate(
 
     with torch.inference_mode(), _eval_mode(target, draft):
         t_run, d_run = runner_for(target), runner_for(draft)
+        # A restricted-head draft is drawn from in its head's classes (_DraftSpace: the same law).
+        space = _DraftSpace(getattr(d_run, "vocab_map", None), device)
         _sync(device)
         t_start = time.perf_counter()
         # Prefill everything but the last prompt token: the target scores it together with the
@@ -371,7 +374,6 @@ def speculative_generate(
         seq_len = prompt.shape[1]  # committed tokens (prompt + emitted)
         _sync(device)
         stats.prefill_time_s = time.perf_counter() - t_start
-        arange_gamma = torch.arange(gamma, device=device)
         vocab_checked = False
         pos = 0
 
@@ -380,21 +382,21 @@ def speculative_generate(
 
             # ---- 1. draft phase: x_i ~ q_i, i = 1..k (the draft never runs on x_k) ----
             t0 = time.perf_counter()
-            x, qs, logits_q = _draft_phase(d_run, d_pending, k, temperature, generator)
+            x, qs, draft_vocab = _draft_phase(d_run, d_pending, k, temperature, generator, space)
             _sync(device)
             t1 = time.perf_counter()
 
             # ---- 2. verify: one target forward over [last, x_1..x_k] -> p_1..p_{k+1} ----
             logits_p = t_run(torch.cat([last, x], dim=1), keep_last=False)  # (k+1, V)
             if not vocab_checked:
-                if k and logits_p.shape[-1] != logits_q.shape[-1]:
+                if k and logits_p.shape[-1] != draft_vocab:
                     raise ValueError(
-                        f"draft logits width ({logits_q.shape[-1]}) must equal target logits "
+                        f"draft logits width ({draft_vocab}) must equal target logits "
                         f"width ({logits_p.shape[-1]}): the vocabularies differ"
                     )
                 vocab_checked = k > 0
             x = x[0]
-            n, next_token = _accept(logits_p, x, qs, k, temperature, generator, arange_gamma)
+            n, next_token = _accept(logits_p, x, qs, k, temperature, generator, space)
 
             # ---- 3. commit n drafts + 1 token; roll both caches back to committed tokens ----
             out[pos : pos + n] = x[:n]
@@ -425,29 +427,102 @@ def speculative_generate(
     return out, stats
 
 
-def _draft_phase(d_run, d_pending, k: int, temperature: float, generator):
+class _DraftSpace:
+    r"""How the loop reads a draft's logits: over the full vocabulary, or over a restricted head's classes.
+
+    A restricted-head draft (:mod:`sdsl_lib.measurement.distill`) has :math:`K` classes, the
+    :math:`K - 1` kept ids and UNK, whose probability the :math:`n = V - K + 1` other ids share
+    evenly. Its full-vocabulary law at temperature :math:`T`,
+    :math:`q_T(x) \propto \exp(\ell(x) / T)` with :math:`\ell(x) = \ell_\text{UNK} - \log n`
+    outside the head, is fixed by the :math:`K` class logits: the class law is
+    :math:`\operatorname{softmax}(z)` with :math:`z_c = \ell_c / T` for a kept class and
+    :math:`z_\text{UNK} = (\ell_\text{UNK} - \log n) / T + \log n`, and an UNK draw picks one of
+    the :math:`n` ids uniformly. Drawing, scoring and taking the argmax in class space
+    (:math:`K = 8{,}192` against :math:`V = 49{,}152` for the smollm2 drafts) is therefore the same
+    law without a V-wide vector per drafted token; only a rejection needs :math:`q` over all
+    :math:`V` ids (the residual), once per iteration. A full-vocabulary draft (no head map) is read
+    as it is.
+
+    Rows kept per drafted position are per-id probabilities in the space's classes: for the head,
+    the UNK entry is one outside id's share, :math:`q(\text{UNK}) / n`.
+    """
+
+    def __init__(self, vocab_map, device: torch.device):
+        self.head = vocab_map is not None
+        if not self.head:
+            return
+        full, keep = vocab_map.full_vocab, torch.as_tensor(vocab_map.keep, dtype=torch.long)
+        outside = torch.ones(full, dtype=torch.bool)
+        outside[keep] = False
+        self.vocab = full
+        self.unk = vocab_map.unk
+        self.to_small = vocab_map.to_small.to(device)
+        self.outside_ids = outside.nonzero().view(-1).to(device)  # ascending
+        n_out = self.outside_ids.numel()
+        # The full argmax among tied outside ids is the lowest one, as torch.argmax over V would give.
+        self.class_id = torch.cat([keep, self.outside_ids[:1].cpu()]).to(device)
+        self.shift = torch.zeros(vocab_map.k, device=device)
+        self.shift[self.unk] = -math.log(n_out)  # one outside id's logit
+        self.log_n = torch.zeros(vocab_map.k, device=device)
+        self.log_n[self.unk] = math.log(n_out)  # UNK's class weight is n outside ids
+        self.per_id = torch.ones(vocab_map.k, device=device)
+        self.per_id[self.unk] = 1.0 / n_out
+
+    def width(self, logits: torch.Tensor) -> int:
+        """The full vocabulary the draft speaks."""
+        return self.vocab if self.head else logits.shape[-1]
+
+    def greedy(self, logits: torch.Tensor) -> torch.Tensor:
+        """(1, W) -> (1, 1): the argmax over the full vocabulary."""
+        if not self.head:
+            return logits.argmax(dim=-1, keepdim=True)
+        return self.class_id[(logits + self.shift).argmax(dim=-1, keepdim=True)]
+
+    def sample(self, logits: torch.Tensor, temperature: float, generator):
+        """(1, W) -> a token (1, 1) from :math:`q_T` and the row of per-id probabilities (1, W)."""
+        if not self.head:
+            q = _probs(logits, temperature)
+            return _draw(q, generator), q
+        law = torch.softmax((logits + self.shift) / temperature + self.log_n, dim=-1)
+        c = _draw(law, generator)  # (1, 1) class
+        # Drawn every time, so the random stream does not depend on whether UNK came up.
+        j = torch.randint(self.outside_ids.numel(), (1, 1), generator=generator, device=logits.device)
+        token = torch.where(c == self.unk, self.outside_ids[j], self.class_id[c])
+        return token, law * self.per_id
+
+    def prob_of(self, rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """:math:`q_i(x_i)` for rows (k, W) and drafts x (k,)."""
+        idx = torch.arange(x.numel(), device=x.device)
+        return rows[idx, self.to_small[x] if self.head else x]
+
+    def full(self, row: torch.Tensor) -> torch.Tensor:
+        """One row (W,) as the draft's law over the full vocabulary (V,)."""
+        return row[self.to_small] if self.head else row
+
+
+def _draft_phase(d_run, d_pending, k: int, temperature: float, generator, space: _DraftSpace):
     """Step 1: :math:`x_i \\sim q_i`, i = 1..k (the draft never runs on :math:`x_k`).
 
-    Returns the drafts (1, k), their distributions (k tensors (1, V); empty when greedy) and the
-    last draft logits (None when k = 0).
+    Returns the drafts (1, k), their laws (k rows (1, W) in ``space``'s classes; empty when greedy)
+    and the full vocabulary the draft speaks (None when k = 0).
     """
-    drafts, qs, logits_q = [], [], None
+    drafts, qs, width = [], [], None
     inp = d_pending
     for _ in range(k):
-        logits_q = d_run(inp, keep_last=True)  # (1, V)
+        logits_q = d_run(inp, keep_last=True, expand=False)  # (1, W)
         if temperature == 0.0:
-            token = logits_q.argmax(dim=-1, keepdim=True)
+            token = space.greedy(logits_q)
         else:
-            q = _probs(logits_q, temperature)
-            token = torch.multinomial(q, 1, generator=generator)
+            token, q = space.sample(logits_q, temperature, generator)
             qs.append(q)
         drafts.append(token)
         inp = token
+        width = space.width(logits_q)
     x = torch.cat(drafts, dim=1) if k else d_pending.new_empty((1, 0))  # (1, k)
-    return x, qs, logits_q
+    return x, qs, width
 
 
-def _accept(logits_p, x, qs, k: int, temperature: float, generator, arange_gamma):
+def _accept(logits_p, x, qs, k: int, temperature: float, generator, space: _DraftSpace):
     """Step 3's decision: the number n of accepted drafts and the corrected or bonus token (shape (1,))."""
     if temperature == 0.0:
         # One-hot p and q: accept while argmax agree; the next token is p's argmax at n+1.
@@ -459,18 +534,18 @@ def _accept(logits_p, x, qs, k: int, temperature: float, generator, arange_gamma
     u = torch.rand(k, generator=generator, device=logits_p.device)
     n = 0
     if k:
-        q = torch.cat(qs, dim=0)  # (k, V)
-        idx = arange_gamma[:k]
+        q = torch.cat(qs, dim=0)  # (k, W)
+        idx = torch.arange(k, device=x.device)
         # u < min(1, p/q)  <=>  u q < p  (q(x) > 0 since x was sampled from q)
-        accept = u * q[idx, x] < p[idx, x]
+        accept = u * space.prob_of(q, x) < p[idx, x]
         n = int(accept.cumprod(0).sum().item())
     if n < k:
-        residual = (p[n] - q[n]).clamp_min(0.0)
+        residual = (p[n] - space.full(q[n])).clamp_min(0.0)
         # p == q to rounding leaves no residual mass; rejection then had probability
         # ~0, and sampling p keeps the output law.
         residual = torch.where(residual.sum() > 0, residual, p[n])
-        return n, torch.multinomial(residual, 1, generator=generator)
-    return n, torch.multinomial(p[k], 1, generator=generator)
+        return n, _draw(residual, generator)
+    return n, _draw(p[k], generator)
 
 
 def _record(stats: SpeculativeStats, k: int, n: int, draft_s: float, verify_s: float) -> None:

@@ -192,11 +192,14 @@ class LeanRunner:
     """Feeds tokens through a :class:`LeanLlama` with a preallocated KV cache (batch 1).
 
     Same interface as the HF-forward runner of :mod:`sdsl_lib.measurement.kv_cache`: call it with
-    ids of shape (1, m) for float32 logits; :meth:`crop_to` rolls the cache back.
+    ids of shape (1, m) for float32 logits; :meth:`crop_to` rolls the cache back. For a
+    restricted-head draft, :attr:`vocab_map` is its head map and ``expand=False`` returns the head's
+    class logits (the decoding loop draws in class space, :class:`~sdsl_lib.measurement.decoding._DraftSpace`).
     """
 
     def __init__(self, lean: LeanLlama, capacity: int = _FIRST_CAPACITY):
         self.lean = lean
+        self.vocab_map = lean.vocab_map
         self.length = 0
         self.capacity = 0
         self.k: list[torch.Tensor] = []
@@ -217,8 +220,11 @@ class LeanRunner:
         self.cos, self.sin = lean.rope_tables(cap)
 
     @torch.inference_mode()
-    def __call__(self, ids: torch.Tensor, keep_last: bool) -> torch.Tensor:
-        """Feed ``ids`` (1, m); return float32 logits, shape (m, V) or (1, V) if ``keep_last``."""
+    def __call__(self, ids: torch.Tensor, keep_last: bool, expand: bool = True) -> torch.Tensor:
+        """Feed ``ids`` (1, m); return float32 logits, shape (m, V) or (1, V) if ``keep_last``.
+
+        With a head map and ``expand=False`` the logits are the head's (m, K) class logits.
+        """
         lean = self.lean
         m = ids.shape[1]
         start, end = self.length, self.length + m
@@ -255,7 +261,7 @@ class LeanRunner:
         if keep_last:
             x = x[:, -1:]
         logits = _linear(_rms_norm(x, lean.norm, lean.eps), lean.head)[0].float()
-        if lean.vocab_map is not None:
+        if lean.vocab_map is not None and expand:
             logits = lean.vocab_map.expand_logits(logits)
         return logits
 

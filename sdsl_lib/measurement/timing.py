@@ -164,8 +164,9 @@ def forward_latency(
     -------
     ndarray, shape (repeats, max_tokens): seconds per call, column T-1 for T new tokens.
     """
-    # The runner the decoding loops use (lean or HF forward, float32 logits): the costs
-    # calibrated here are the costs the loop pays.
+    # The runner the decoding loops use (lean or HF forward, float32 logits), called as they call
+    # it (a restricted head's class logits, not expanded to the vocabulary): the costs calibrated
+    # here are the costs the loop pays.
     from sdsl_lib.measurement.kv_cache import runner_for
 
     if max_tokens < 1 or repeats < 1:
@@ -183,7 +184,7 @@ def forward_latency(
         for t in range(1, max_tokens + 1):
             sync(device)
             t0 = time.perf_counter()
-            logits = run(new[:, :t], keep_last=False)
+            logits = run(new[:, :t], keep_last=False, expand=False)
             # Reading a value forces the computation to finish (and, on CUDA, to leave the queue).
             logits[-1, 0].item()
             sync(device)

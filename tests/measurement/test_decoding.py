@@ -221,6 +221,97 @@ def test_chisquare_rejects_draft_samples_generated_by_the_engine(sampling_pair):
     assert chisquare_pvalue(samples, seqs, p_draft) > 1e-3
 
 
+def test_draw_has_the_law_of_multinomial_and_never_draws_a_zero_weight():
+    from sdsl_lib.measurement.kv_cache import _draw
+
+    gen = torch.Generator().manual_seed(8)
+    weights = torch.tensor([0.0, 2.0, 0.0, 5.0, 3.0, 0.0])  # unnormalised, zeros at both ends
+    draws = torch.cat([_draw(weights, gen) for _ in range(8000)])
+    counts = np.bincount(draws.numpy(), minlength=6)
+    assert counts[[0, 2, 5]].sum() == 0
+    assert sps.chisquare(counts[[1, 3, 4]], 8000 * np.array([0.2, 0.5, 0.3])).pvalue > 1e-3
+    assert _draw(weights, gen).shape == (1,) and _draw(weights[None], gen).shape == (1, 1)
+    # The rounding guard: a uniform at the very top still lands on the last index with weight.
+    assert int(_draw(torch.tensor([1.0, 1e-30, 0.0]), torch.Generator().manual_seed(0))) in (0, 1)
+
+
+# A restricted-head draft (distill) is drawn from in its head's classes (decoding._DraftSpace): the
+# class law, the uniform pick among the ids that share UNK, and the full row at a rejection must give
+# exactly the law of its expanded logits, and speculative sampling with it the target's law.
+
+VOCAB_R = 7
+KEEP_R = [1, 4]  # UNK = class 2 is shared by the 5 other ids
+
+
+def restricted_draft(seed):
+    from sdsl_lib.measurement import distill
+
+    small = tiny_llama(seed, vocab=len(KEEP_R) + 1, hidden=8, layers=1, init=1.0)
+    return distill._wrap(small, distill.VocabMap(KEEP_R, full_vocab=VOCAB_R))
+
+
+def test_draft_space_is_the_law_of_the_expanded_logits():
+    from sdsl_lib.measurement import distill
+    from sdsl_lib.measurement.decoding import _DraftSpace
+
+    vmap = distill.VocabMap(KEEP_R, full_vocab=VOCAB_R)
+    space = _DraftSpace(vmap, torch.device("cpu"))
+    gen = torch.Generator().manual_seed(5)
+    for trial in range(20):
+        small = 2.0 * torch.randn(1, vmap.k, generator=gen)
+        if trial % 4 == 0:
+            small[0, vmap.unk] += 6.0  # UNK's share wins the argmax: the lowest outside id
+        full = vmap.expand_logits(small)
+        assert torch.equal(space.greedy(small), full.argmax(-1, keepdim=True))
+        for temperature in (0.5, 1.0, 1.7):
+            _, row = space.sample(small, temperature, gen)
+            torch.testing.assert_close(space.full(row[0]), torch.softmax(full[0] / temperature, -1))
+    # The draws themselves, over all seven ids (five of them through UNK), at T = 0.7.
+    small = torch.tensor([[0.3, -0.4, 1.1]])
+    law = torch.softmax(vmap.expand_logits(small)[0].double() / 0.7, -1).numpy()
+    draws = torch.cat([space.sample(small, 0.7, gen)[0].view(1) for _ in range(6000)])
+    observed = np.bincount(draws.numpy(), minlength=VOCAB_R)
+    assert sps.chisquare(observed, law * observed.sum()).pvalue > 1e-3
+    rows = torch.cat([space.sample(small, 0.7, gen)[1] for _ in range(2)])
+    torch.testing.assert_close(space.prob_of(rows, torch.tensor([4, 6])), torch.tensor(law[[4, 6]]).float().expand(2))
+
+
+def test_greedy_with_a_restricted_lean_draft_proposes_what_its_expanded_logits_propose():
+    from sdsl_lib.measurement.lean_llama import LeanLlama
+
+    target_r = tiny_llama(30, vocab=VOCAB_R, hidden=8, layers=1, init=1.0)
+    draft_r = restricted_draft(31)
+    ref, _ = autoregressive_generate(target_r, PROMPT_S, 16)
+    for gamma in (1, 3):
+        out_hf, st_hf = speculative_generate(target_r, draft_r, PROMPT_S, gamma, 16)  # expanded, full argmax
+        out, st = speculative_generate(target_r, LeanLlama(draft_r), PROMPT_S, gamma, 16)  # class space
+        assert torch.equal(out, ref) and torch.equal(out_hf, ref)
+        assert st.accepted_per_iteration == st_hf.accepted_per_iteration
+
+
+def test_sampling_with_a_restricted_lean_draft_matches_target_distribution():
+    from sdsl_lib.measurement.lean_llama import LeanLlama
+
+    target_r = tiny_llama(30, vocab=VOCAB_R, hidden=8, layers=1, init=1.0)
+    draft_r = restricted_draft(31)
+    lean = LeanLlama(draft_r)  # its runner hands out class logits: the class-space path
+    assert lean.runner().vocab_map is not None
+    seqs, p_target = joint_distribution(target_r, PROMPT_S, NEW_S, 0.8)
+    gen = torch.Generator().manual_seed(2)
+    samples, n_full = [], []
+    for _ in range(3000):
+        ids, stats = speculative_generate(target_r, lean, PROMPT_S, 2, NEW_S, 0.8, gen)
+        samples.append(ids)
+        n_full += [n for n, k in zip(stats.accepted_per_iteration, stats.drafted_per_iteration) if k == 2]
+    assert np.bincount(n_full, minlength=3).min() > 0.05 * len(n_full)
+    samples = torch.stack(samples)
+    assert chisquare_pvalue(samples, seqs, p_target) > 1e-3
+    # Power: the draft's own law (its HF forward, expanded) is rejected on as many draws.
+    _, p_draft = joint_distribution(draft_r, PROMPT_S, NEW_S, 0.8)
+    draw = torch.multinomial(torch.as_tensor(p_draft), len(samples), replacement=True, generator=gen)
+    assert chisquare_pvalue(seqs[draw], seqs, p_target) < 1e-3
+
+
 # --------------------------------------------------------------------------------------------------
 # 3. Statistics consistency and KV-cache discipline
 # --------------------------------------------------------------------------------------------------
