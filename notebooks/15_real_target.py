@@ -71,7 +71,7 @@ MODEL_BOOTSTRAP = 1000  # draft resamples for the alpha slope, the size-law expo
 SEED = 0  # seed of every bootstrap
 RECIPE_DIR = "../data/measured/smollm2-long"  # §10's recipe experiment (docs/recipes/smollm2_long.toml); "" or a folder without tables skips it
 PROBE_DIRS = ["../data/measured/smollm2-long-hard", "../data/measured/smollm2-more-text-hard"]  # §10's agreement-only probes (stages train + alpha); folders without alpha.csv are skipped
-HOST_DIRS = ["../data/measured/smollm2-fp16w", "../data/measured/smollm2-more-text"]  # §11's runs on an AVX2 host, target timed in fp16w (docs/recipes/smollm2_fp16w.toml, smollm2_more_text.toml); folders without throughput.csv are skipped
+HOST_DIRS = ["../data/measured/smollm2-fp16w", "../data/measured/smollm2-more-text", "../data/measured/smollm2-more-text-classdraw"]  # §11's runs on an AVX2 host, target timed in fp16w (docs/recipes/smollm2_fp16w.toml, smollm2_more_text.toml); folders without throughput.csv are skipped
 FIGURES_DIR = "../figures"  # where figures go, relative to notebooks/
 RESULTS_DIR = "../data/results"  # where the results JSON goes, relative to notebooks/
 
@@ -490,8 +490,12 @@ else:
 # protocol measured that way, one run a row: `smollm2-fp16w` (`docs/recipes/smollm2_fp16w.toml`:
 # the ladder's s1-128x2 as it is, s2's shape distilled twice as long, prompt lookup) and
 # `smollm2-more-text` (`docs/recipes/smollm2_more_text.toml`, recipe experiment 3: s2's shape
-# distilled 3,000 steps on the workload with the most target text, 499k tokens). α and exactness
-# in fp32 as everywhere. A run that has not finished (no `throughput.csv`) is skipped.
+# distilled 3,000 steps on the workload with the most target text, 499k tokens), measured twice: with
+# the loop as it was and, as `smollm2-more-text-classdraw`, with the loop that draws a restricted
+# head's tokens in its classes and samples by inverse transform (`decoding._DraftSpace`,
+# `kv_cache._draw`; same law, benchmark `benchmarks/bench_draft_sampling.py`). Same draft, same work
+# folder, another day's host noise: the table's step range says how steady each host was. α and
+# exactness in fp32 as everywhere. A run that has not finished (no `throughput.csv`) is skipped.
 #
 # **Rules, fixed before the data**: the same as §3, §4, §5 and §9 (held-out best speed-up against
 # `SPEEDUP_TARGET`, unit prompt; Eq. 1's mean absolute log error against `EQ1_TOLERANCE`, unit pair;
