@@ -212,3 +212,54 @@ def test_teacher_topk_reloads_from_its_file_as_views_of_one_array(tmp_path):
     assert [v.shape for v, _ in got] == [(3, 2), (4, 2), (5, 2)]
     assert all(np.array_equal(v, r[0]) and np.array_equal(i, r[1]) for (v, i), r in zip(got, rows))
     assert got[0][0].base is got[2][0].base and got[0][1].base is got[2][1].base
+
+
+def test_teacher_pass_resumes_from_its_shards_and_equals_one_pass(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from sdsl_lib.measurement import distill as distill_mod
+    from sdsl_lib.measurement.stages import train_real
+
+    monkeypatch.setattr(train_real, "TEACHER_SHARD", 16)  # 3 shards of the 40 sequences
+    rng = np.random.default_rng(0)
+    seqs = [
+        workload.WorkloadSeq(i, np.array([1, 2]), rng.integers(3, 60, size=2 + i % 7), 0.0, "train") for i in range(40)
+    ]
+    target = _tiny(64, seed=0)
+    loads = []
+
+    def ctx(work):
+        def load_target(dtype):
+            loads.append(dtype)
+            return target
+
+        return SimpleNamespace(
+            real=SimpleNamespace(workload=workload.Workload([], seqs, {}), identity="t", load_target=load_target,
+                                 tokenizer=SimpleNamespace(pad_token_id=0)),
+            profile=SimpleNamespace(real=SimpleNamespace(top_k=4, timing_dtype="fp32"),
+                                    targets=[SimpleNamespace(source="smollm2")]),
+            work_dir=work, progress=False,
+        )  # fmt: skip
+
+    whole = distill_mod.teacher_topk(target, seqs, 4, 0)  # one pass, as before the shards
+    real_pass, calls = distill_mod.teacher_topk, []
+
+    def interrupted(target_, shard, k, pad):
+        calls.append(len(shard))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_pass(target_, shard, k, pad)
+
+    monkeypatch.setattr(distill_mod, "teacher_topk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_real.teacher(ctx(tmp_path))
+    assert len(list((tmp_path / "teacher_topk.shards").glob("shard_*.npz"))) == 1
+    calls.clear()
+    monkeypatch.setattr(distill_mod, "teacher_topk", lambda *a: (calls.append(len(a[1])), real_pass(*a))[1])
+    got = train_real.teacher(ctx(tmp_path))
+    assert calls == [16, 8]  # only the two missing shards
+    assert all(np.array_equal(v, w) and np.array_equal(i, j) for (v, i), (w, j) in zip(got, whole))
+    assert (tmp_path / "teacher_topk.npz").is_file() and not (tmp_path / "teacher_topk.shards").exists()
+    loads.clear()
+    train_real.teacher(ctx(tmp_path))  # the joined file: nothing computed, the target not loaded
+    assert loads == []

@@ -10,7 +10,7 @@ measured on the target's greedy continuations of the eval prompts (validation an
 - ``distill`` builds and trains a draft toward the target (:mod:`sdsl_lib.measurement.distill`;
   the recipe is the profile's :class:`~sdsl_lib.measurement.profiles.RealSpec`) and saves it to
   ``<work>/models/<name>/model``; the target's top-k log-probabilities on the training text are
-  computed once per target and kept in ``<work>/teacher_topk.npz``;
+  computed once per target, in resumable shards, and kept in ``<work>/teacher_topk.npz``;
 - ``prompt_lookup`` records the zero-parameter copy draft (no perplexity: a point mass has none).
 """
 
@@ -74,26 +74,72 @@ def vocab_map(ctx):
     return distill.VocabMap.from_counts(_counts(ctx), k) if k else None
 
 
+#: Sequences per teacher shard: a multiple of the teacher's batch of 16, so that shards hold the
+#: same batches as one pass over the length-sorted sequences (the same numbers, bit for bit).
+TEACHER_SHARD = 256
+
+
+def _save_topk(path, key: str, rows: list) -> None:
+    """``rows`` [(vals, ids)] as one npz (offsets and concatenated arrays), written atomically."""
+    tmp = path.with_name(path.stem + ".part.npz")
+    np.savez(tmp, key=key, offsets=np.cumsum([0] + [len(v) for v, _ in rows]), vals=np.concatenate([v for v, _ in rows]),
+             idx=np.concatenate([i for _, i in rows]))  # fmt: skip
+    tmp.replace(path)
+
+
+def _load_topk(path, key: str, n: int) -> list | None:
+    """The rows of an npz written by :func:`_save_topk` with ``key`` and ``n`` sequences, else None."""
+    if not path.is_file():
+        return None
+    z = np.load(path)
+    if str(z["key"]) != key or len(z["offsets"]) != n + 1:
+        return None
+    # Read each array once: every z[name] decompresses the whole array again (a slice per
+    # sequence of a fresh copy kept 1,856 copies alive: 24 GB, killed by the OOM killer).
+    off, vals, idx = z["offsets"], z["vals"], z["idx"]
+    return [(vals[off[i] : off[i + 1]], idx[off[i] : off[i + 1]]) for i in range(n)]
+
+
 def teacher(ctx) -> list:
-    """The target's top-k on every training continuation, computed once (``<work>/teacher_topk.npz``)."""
+    """The target's top-k on every training continuation, computed once (``<work>/teacher_topk.npz``).
+
+    Resumable: the pass over the length-sorted sequences is cut into shards of
+    :data:`TEACHER_SHARD` sequences, each written atomically to ``<work>/teacher_topk.shards/``
+    when done (the whole pass took about 30 minutes on the AVX2 host for the 499k-token workload); an interrupted
+    pass redoes only the missing shards, and the shards are joined into ``teacher_topk.npz`` and
+    removed at the end. The target is loaded only when a shard is missing.
+    """
     seqs = ctx.real.workload.select("train")
     k, path = ctx.profile.real.top_k, ctx.work_dir / "teacher_topk.npz"
     key = f"{ctx.real.identity}:{k}:{len(seqs)}:{sum(len(s.cont) for s in seqs)}"
-    if path.is_file():
-        z = np.load(path)
-        if str(z["key"]) == key:
-            # Read each array once: every z[name] decompresses the whole array again (a slice per
-            # sequence of a fresh copy kept 1,856 copies alive: 24 GB, killed by the OOM killer).
-            off, vals, idx = z["offsets"], z["vals"], z["idx"]
-            return [(vals[off[i] : off[i + 1]], idx[off[i] : off[i + 1]]) for i in range(len(seqs))]
-    dtype = ctx.profile.real.timing_dtype if ctx.profile.targets[0].source == "smollm2" else "fp32"
-    out = distill.teacher_topk(ctx.real.load_target(dtype), seqs, k, ctx.real.tokenizer.pad_token_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("teacher_topk.part.npz")
-    np.savez(tmp, key=key, offsets=np.cumsum([0] + [len(v) for v, _ in out]), vals=np.concatenate([v for v, _ in out]),
-             idx=np.concatenate([i for _, i in out]))  # fmt: skip
-    tmp.replace(path)
-    return out
+    done = _load_topk(path, key, len(seqs))
+    if done is not None:
+        return done
+    # The order distill.teacher_topk batches in; a shard of it, sorted again, keeps that order.
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i].prompt) + len(seqs[i].cont))
+    shard_dir = ctx.work_dir / "teacher_topk.shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    out, target = [None] * len(seqs), None
+    starts = range(0, len(order), TEACHER_SHARD)
+    for j, start in enumerate(starts):
+        idx = order[start : start + TEACHER_SHARD]
+        shard_path, shard_key = shard_dir / f"shard_{j:04d}.npz", f"{key}:shard:{start}:{len(idx)}"
+        rows = _load_topk(shard_path, shard_key, len(idx))
+        if rows is None:
+            if target is None:
+                dtype = ctx.profile.real.timing_dtype if ctx.profile.targets[0].source == "smollm2" else "fp32"
+                target = ctx.real.load_target(dtype)
+            rows = distill.teacher_topk(target, [seqs[i] for i in idx], k, ctx.real.tokenizer.pad_token_id)
+            _save_topk(shard_path, shard_key, rows)
+            if getattr(ctx, "progress", False):
+                print(f"teacher top-k: shard {j + 1}/{len(starts)} written", flush=True)
+        for i, row in zip(idx, rows):
+            out[i] = row
+    _save_topk(path, key, out)
+    for shard in shard_dir.glob("shard_*.npz"):
+        shard.unlink()
+    shard_dir.rmdir()
+    return _load_topk(path, key, len(seqs))
 
 
 def _distill(ctx, spec) -> dict:
