@@ -13,8 +13,8 @@ V = 49,152 and K = 8,192 as in the committed runs:
   loop now). Greedy, ``before`` and ``full`` are the same call.
 
 Each call is one draft step after a 64-token prefix (the cache cropped back after every call, so
-every step sees the same context), interleaved full/head within each repeat so that drifting load
-spreads over both; it prints the median milliseconds, the head/full ratio and the other processes'
+every step sees the same context), the three ways interleaved within each repeat so that drifting
+load spreads over them; it prints the median milliseconds, the head/before ratio and the other processes'
 load (a ratio taken under load is worthless: run it alone).
 
     .venv/bin/python benchmarks/bench_draft_sampling.py [--repeats 300] [--dtype fp32 --dtype fp16w]

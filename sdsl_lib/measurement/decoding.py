@@ -492,8 +492,7 @@ class _DraftSpace:
 
     def prob_of(self, rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """:math:`q_i(x_i)` for rows (k, W) and drafts x (k,)."""
-        idx = torch.arange(x.numel(), device=x.device)
-        return rows[idx, self.to_small[x] if self.head else x]
+        return rows.gather(1, (self.to_small[x] if self.head else x).view(-1, 1))[:, 0]
 
     def full(self, row: torch.Tensor) -> torch.Tensor:
         """One row (W,) as the draft's law over the full vocabulary (V,)."""
@@ -506,7 +505,7 @@ def _draft_phase(d_run, d_pending, k: int, temperature: float, generator, space:
     Returns the drafts (1, k), their laws (k rows (1, W) in ``space``'s classes; empty when greedy)
     and the full vocabulary the draft speaks (None when k = 0).
     """
-    drafts, qs, width = [], [], None
+    drafts, qs = [], []
     inp = d_pending
     for _ in range(k):
         logits_q = d_run(inp, keep_last=True, expand=False)  # (1, W)
@@ -517,7 +516,7 @@ def _draft_phase(d_run, d_pending, k: int, temperature: float, generator, space:
             qs.append(q)
         drafts.append(token)
         inp = token
-        width = space.width(logits_q)
+    width = space.width(logits_q) if k else None
     x = torch.cat(drafts, dim=1) if k else d_pending.new_empty((1, 0))  # (1, k)
     return x, qs, width
 
@@ -535,9 +534,8 @@ def _accept(logits_p, x, qs, k: int, temperature: float, generator, space: _Draf
     n = 0
     if k:
         q = torch.cat(qs, dim=0)  # (k, W)
-        idx = torch.arange(k, device=x.device)
         # u < min(1, p/q)  <=>  u q < p  (q(x) > 0 since x was sampled from q)
-        accept = u * space.prob_of(q, x) < p[idx, x]
+        accept = u * space.prob_of(q, x) < p[:k].gather(1, x.view(-1, 1))[:, 0]
         n = int(accept.cumprod(0).sum().item())
     if n < k:
         residual = (p[n] - space.full(q[n])).clamp_min(0.0)

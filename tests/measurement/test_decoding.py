@@ -231,8 +231,16 @@ def test_draw_has_the_law_of_multinomial_and_never_draws_a_zero_weight():
     assert counts[[0, 2, 5]].sum() == 0
     assert sps.chisquare(counts[[1, 3, 4]], 8000 * np.array([0.2, 0.5, 0.3])).pvalue > 1e-3
     assert _draw(weights, gen).shape == (1,) and _draw(weights[None], gen).shape == (1, 1)
-    # The rounding guard: a uniform at the very top still lands on the last index with weight.
-    assert int(_draw(torch.tensor([1.0, 1e-30, 0.0]), torch.Generator().manual_seed(0))) in (0, 1)
+
+
+def test_draw_never_runs_past_the_last_weight_when_the_uniform_rounds_up(monkeypatch):
+    # u * total can round up to the total; searchsorted would then return V (out of range) or, with
+    # trailing zeros, an index of zero weight. Force u = total exactly.
+    from sdsl_lib.measurement import kv_cache
+
+    monkeypatch.setattr(kv_cache.torch, "rand", lambda shape, **kw: torch.ones(shape, dtype=kw.get("dtype")))
+    assert int(kv_cache._draw(torch.tensor([0.2, 0.8, 0.0, 0.0]))) == 1
+    assert int(kv_cache._draw(torch.tensor([0.5, 0.5]))) == 1
 
 
 # A restricted-head draft (distill) is drawn from in its head's classes (decoding._DraftSpace): the
