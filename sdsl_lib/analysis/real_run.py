@@ -10,7 +10,11 @@ numerics). The pieces they share live here so that every run is judged by the sa
 - :func:`eq1_abs_log_error`: its mean absolute log error, interval resampling pairs;
 - :func:`best_trained_and_lookup`: the held-out best speed-up of the trained drafts and of prompt
   lookup, greedy and sampled (§3; :func:`sdsl_lib.analysis.throughput.heldout_best_speedup`);
-- :func:`host_of`: the CPU and the target's timing numerics a run's sidecar records;
+- :func:`host_of`: the CPU and the target's timing numerics a run's sidecar records, and
+  :func:`host_label`, its short name ("AVX2 host", "AVX-512 BF16 host");
+- :func:`over_fastest_plain`: a run's per-prompt speed-ups restated over the host's fastest plain
+  decoder (``plain_numerics.csv`` of ``benchmarks/bench_plain_numerics.py``), where the run's own
+  timing numerics is not the fastest target alone;
 - :func:`workload_of`: the workload a run trained and scored on, and its target tokens.
 """
 
@@ -33,6 +37,8 @@ __all__ = [
     "eq1_abs_log_error",
     "best_trained_and_lookup",
     "host_of",
+    "host_label",
+    "over_fastest_plain",
     "workload_of",
 ]
 
@@ -128,6 +134,53 @@ def host_of(folder) -> dict:
         "torch_cpu_capability": hw.get("torch_cpu_capability", "not recorded"),
         "timing_dtype": real.get("timing_dtype", "not recorded"),
     }
+
+
+def host_label(folder) -> str:
+    """A run's host in two words, from its sidecar's CPU flags: "AMX host", "AVX-512 BF16 host",
+    "AVX-512 host" or "AVX2 host" (the fastest bf16 path it has), "host" where none is recorded."""
+    side = json.loads((Path(folder) / "throughput.csv.json").read_text())
+    flags = set(side.get("hardware", {}).get("cpu_flags") or ())
+    for flag, label in (("amx_bf16", "AMX host"), ("avx512_bf16", "AVX-512 BF16 host"), ("avx512f", "AVX-512 host"),
+                        ("avx2", "AVX2 host")):  # fmt: skip
+        if flag in flags:
+            return label
+    return "host"
+
+
+def over_fastest_plain(
+    rows: pd.DataFrame, plain: pd.DataFrame, numerics: str, temperature: float
+) -> tuple[pd.DataFrame, str]:
+    r"""Per-prompt speed-ups of a run restated over the fastest plain decoder of its host.
+
+    A run's ``speedup_vs_autoregressive`` is over the target alone in the run's timing ``numerics``.
+    ``plain`` (``benchmarks/bench_plain_numerics.py``: the same prompts decoded by the target alone in
+    several numerics, interleaved, one row per prompt, temperature and numerics) gives each prompt's
+    factor $f_p$ = tokens/s in ``numerics`` over tokens/s in the fastest numerics (the one with the
+    highest median over prompts at ``temperature``; load-flagged calls left out), and
+
+    .. math:: S^{	ext{fastest}}_{k,p} = S_{k,p} \, f_p .
+
+    Returns the rows with ``speedup_vs_autoregressive`` so rescaled (prompts without a factor are
+    dropped) and the fastest numerics' name. Where ``numerics`` is the fastest, $f_p$ is 1 on every prompt.
+    """
+    need_columns(plain, "plain", ["prompt_idx", "temperature", "numerics", "tokens_per_s", "load_flagged"])
+    need_columns(rows, "rows", ["prompt_idx", "speedup_vs_autoregressive"])
+    at = plain[np.isclose(plain["temperature"], temperature) & ~plain["load_flagged"].astype(bool)]
+    if at.empty:
+        raise ValueError(
+            f"plain holds no unflagged call at temperature {temperature:g} (it has {sorted(plain.temperature.unique())})"
+        )
+    wide = at.pivot_table(index="prompt_idx", columns="numerics", values="tokens_per_s", aggfunc="median")
+    if numerics not in wide.columns:
+        raise ValueError(f"numerics must be one of the plain table's {sorted(wide.columns)}, got {numerics!r}")
+    fastest = str(wide.median().idxmax())
+    factor = (wide[numerics] / wide[fastest]).dropna()
+    out = rows[rows["prompt_idx"].isin(factor.index)].copy()
+    out["speedup_vs_autoregressive"] = (
+        out["speedup_vs_autoregressive"].to_numpy() * factor.loc[out["prompt_idx"]].to_numpy()
+    )
+    return out.reset_index(drop=True), fastest
 
 
 def workload_of(folder, workloads_dir=None) -> tuple[str, float]:

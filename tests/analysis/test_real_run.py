@@ -97,6 +97,48 @@ def test_host_of_reads_the_cpu_and_the_timing_numerics_from_the_sidecar(tmp_path
     assert set(rr.host_of(tmp_path).values()) == {"not recorded"}
 
 
+@pytest.mark.parametrize(
+    ("flags", "label"),
+    [(["avx2"], "AVX2 host"), (["avx2", "avx512f", "avx512_bf16"], "AVX-512 BF16 host"), (["avx2", "avx512f"], "AVX-512 host"),
+     (["avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"], "AMX host"), ([], "host")],
+)  # fmt: skip
+def test_host_label_names_the_fastest_bf16_path_the_sidecar_records(tmp_path, flags, label):
+    (tmp_path / "throughput.csv.json").write_text(json.dumps({"hardware": {"cpu_flags": flags}}))
+    assert rr.host_label(tmp_path) == label
+
+
+def _plain(factor_by_prompt, temperature=0.0, flagged=()):
+    """A plain_numerics table: bf16 at 30 tokens/s on every prompt, fp16w at 30 / factor, fp32 at 10."""
+    rows = []
+    for k, f in enumerate(factor_by_prompt):
+        for d, tps in (("bf16", 30.0), ("fp16w", 30.0 / f), ("fp32", 10.0)):
+            rows.append({"prompt_idx": k, "temperature": temperature, "numerics": d, "tokens_per_s": tps,
+                         "load_flagged": (k, d) in flagged})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_over_fastest_plain_multiplies_each_prompt_by_its_own_factor_and_names_the_fastest():
+    rows = pd.DataFrame({"prompt_idx": [0, 1, 2, 0, 1, 2], "gamma": [1, 1, 1, 2, 2, 2],
+                         "speedup_vs_autoregressive": [1.6, 1.5, 1.7, 1.2, 1.1, 1.3]})  # fmt: skip
+    plain = _plain([0.5, 0.6, 0.55])  # fp16w decodes 2x, 1.67x, 1.82x faster than bf16
+    out, fastest = rr.over_fastest_plain(rows, plain, "bf16", 0.0)
+    assert fastest == "fp16w"
+    np.testing.assert_allclose(out.speedup_vs_autoregressive, [0.8, 0.9, 0.935, 0.6, 0.66, 0.715])
+    same, fastest_again = rr.over_fastest_plain(rows, plain, "fp16w", 0.0)  # the fastest itself: unchanged
+    assert fastest_again == "fp16w"
+    np.testing.assert_allclose(same.speedup_vs_autoregressive, rows.speedup_vs_autoregressive)
+
+
+def test_over_fastest_plain_drops_prompts_without_an_unflagged_factor_and_rejects_bad_input():
+    rows = pd.DataFrame({"prompt_idx": [0, 1, 2], "speedup_vs_autoregressive": [1.6, 1.5, 1.7]})
+    out, _ = rr.over_fastest_plain(rows, _plain([0.5, 0.5, 0.5], flagged={(1, "fp16w")}), "bf16", 0.0)
+    assert out.prompt_idx.tolist() == [0, 2]
+    with pytest.raises(ValueError, match="numerics must be one of"):
+        rr.over_fastest_plain(rows, _plain([0.5] * 3), "int8", 0.0)
+    with pytest.raises(ValueError, match="no unflagged call at temperature 0.7"):
+        rr.over_fastest_plain(rows, _plain([0.5] * 3), "bf16", 0.7)
+
+
 def test_workload_of_counts_the_committed_continuations_and_is_nan_for_an_uncommitted_one(tmp_path):
     from sdsl_lib.measurement import workload
 
